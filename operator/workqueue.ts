@@ -1,0 +1,250 @@
+// A rate-limited, deduplicating work queue with the semantics of client-go's workqueue:
+// - a key that is already waiting is not queued twice (dirty set);
+// - a key being processed is never handed to a second worker; if it is added meanwhile it is
+//   queued again when the first worker calls done() (processing set);
+// - per-key exponential backoff (5 ms doubling up to 1000 s) max'ed with an overall token bucket
+//   (10 qps, burst 100): controller-runtime's default rate limiter;
+// - addAfter for requeueAfter; shutdown with optional drain of in-flight work.
+
+export interface Clock {
+  now(): number;
+}
+export const realClock: Clock = { now: () => performance.now() };
+
+export interface RateLimiter {
+  /** Delay in ms before the key may be retried; records one more failure of the key. */
+  when(key: string): number;
+  forget(key: string): void;
+  numRequeues(key: string): number;
+}
+
+export class ItemExponentialRateLimiter implements RateLimiter {
+  private failures = new Map<string, number>();
+  readonly baseMs: number;
+  readonly maxMs: number;
+  constructor(baseMs = 5, maxMs = 1000_000) {
+    this.baseMs = baseMs;
+    this.maxMs = maxMs;
+  }
+  when(key: string): number {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    const d = this.baseMs * 2 ** n;
+    return Number.isFinite(d) ? Math.min(d, this.maxMs) : this.maxMs;
+  }
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+  numRequeues(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+}
+
+/** Token bucket shared by all keys: reserves a token and returns how long to wait for it. */
+export class BucketRateLimiter implements RateLimiter {
+  private tokens: number;
+  private last: number;
+  readonly qps: number;
+  readonly burst: number;
+  private readonly clock: Clock;
+  constructor(qps = 10, burst = 100, clock: Clock = realClock) {
+    this.qps = qps;
+    this.burst = burst;
+    this.clock = clock;
+    this.tokens = burst;
+    this.last = clock.now();
+  }
+  when(): number {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
+    this.last = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;
+  }
+  forget(): void {}
+  numRequeues(): number {
+    return 0;
+  }
+}
+
+export class MaxOfRateLimiter implements RateLimiter {
+  private readonly limiters: RateLimiter[];
+  constructor(...limiters: RateLimiter[]) {
+    this.limiters = limiters;
+  }
+  when(key: string): number {
+    let d = 0;
+    for (const l of this.limiters) d = Math.max(d, l.when(key));
+    return d;
+  }
+  forget(key: string): void {
+    for (const l of this.limiters) l.forget(key);
+  }
+  numRequeues(key: string): number {
+    let n = 0;
+    for (const l of this.limiters) n = Math.max(n, l.numRequeues(key));
+    return n;
+  }
+}
+
+export function defaultControllerRateLimiter(clock: Clock = realClock): RateLimiter {
+  return new MaxOfRateLimiter(new ItemExponentialRateLimiter(5, 1000_000), new BucketRateLimiter(10, 100, clock));
+}
+
+/** Hooks for workqueue_* metrics. */
+export interface QueueMetrics {
+  add(): void;
+  depth(n: number): void;
+  /** Seconds the key waited between add and get. */
+  queued(seconds: number): void;
+  /** Seconds a worker held the key. */
+  worked(seconds: number): void;
+  retry(): void;
+}
+
+export class WorkQueue {
+  private queue: string[] = [];
+  private head = 0;
+  private dirty = new Set<string>();
+  private processing = new Set<string>();
+  private addedAt = new Map<string, number>();
+  private startedAt = new Map<string, number>();
+  private waiting = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private getters: Array<(key: string | undefined) => void> = [];
+  private drainWaiters: Array<() => void> = [];
+  private shuttingDown = false;
+  readonly name: string;
+  readonly rateLimiter: RateLimiter;
+  private readonly metrics?: QueueMetrics;
+  private readonly clock: Clock;
+
+  constructor(name: string, opts: { rateLimiter?: RateLimiter; metrics?: QueueMetrics; clock?: Clock } = {}) {
+    this.name = name;
+    this.clock = opts.clock ?? realClock;
+    this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter(this.clock);
+    this.metrics = opts.metrics;
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) return;
+    this.metrics?.add();
+    this.dirty.add(key);
+    if (!this.addedAt.has(key)) this.addedAt.set(key, this.clock.now());
+    if (this.processing.has(key)) return;
+    this.push(key);
+  }
+
+  /** Add the key after a delay; an earlier pending addAfter for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) return this.add(key);
+    const at = this.clock.now() + ms;
+    const prev = this.waiting.get(key);
+    if (prev && prev.at <= at) return;
+    if (prev) clearTimeout(prev.timer);
+    const timer = setTimeout(() => {
+      this.waiting.delete(key);
+      this.add(key);
+    }, ms);
+    timer.unref();
+    this.waiting.set(key, { at, timer });
+  }
+
+  addRateLimited(key: string): void {
+    this.metrics?.retry();
+    this.addAfter(key, this.rateLimiter.when(key));
+  }
+
+  forget(key: string): void {
+    this.rateLimiter.forget(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.rateLimiter.numRequeues(key);
+  }
+
+  /** The next key, or undefined once the queue is shut down. */
+  get(): Promise<string | undefined> {
+    if (this.len() > 0) return Promise.resolve(this.take());
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.getters.push(resolve));
+  }
+
+  done(key: string): void {
+    this.processing.delete(key);
+    const started = this.startedAt.get(key);
+    this.startedAt.delete(key);
+    if (started !== undefined) this.metrics?.worked((this.clock.now() - started) / 1000);
+    if (this.dirty.has(key)) this.push(key);
+    if (this.processing.size === 0) for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  len(): number {
+    return this.queue.length - this.head;
+  }
+
+  isProcessing(key: string): boolean {
+    return this.processing.has(key);
+  }
+
+  get shuttingDownNow(): boolean {
+    return this.shuttingDown;
+  }
+
+  /** Seconds of work in progress that has not called done(), and the longest such item. */
+  inFlight(): { unfinishedSeconds: number; longestSeconds: number } {
+    const now = this.clock.now();
+    let total = 0;
+    let longest = 0;
+    for (const t of this.startedAt.values()) {
+      const s = (now - t) / 1000;
+      total += s;
+      longest = Math.max(longest, s);
+    }
+    return { unfinishedSeconds: total, longestSeconds: longest };
+  }
+
+  /** Stop handing out keys; waiting get() calls resolve undefined. With drain, wait until in-flight keys are done. */
+  async shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.shuttingDown = true;
+    for (const w of this.waiting.values()) clearTimeout(w.timer);
+    this.waiting.clear();
+    for (const g of this.getters.splice(0)) g(undefined);
+    if (opts.drain && this.processing.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drainWaiters.push(resolve);
+        if (opts.timeoutMs) setTimeout(resolve, opts.timeoutMs).unref();
+      });
+    }
+  }
+
+  private push(key: string): void {
+    const getter = this.getters.shift();
+    if (getter) {
+      // Hand it directly to a waiting worker.
+      this.queue.push(key);
+      getter(this.take());
+      return;
+    }
+    this.queue.push(key);
+    this.metrics?.depth(this.len());
+  }
+
+  private take(): string {
+    const key = this.queue[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.processing.add(key);
+    this.dirty.delete(key);
+    const added = this.addedAt.get(key);
+    this.addedAt.delete(key);
+    const now = this.clock.now();
+    if (added !== undefined) this.metrics?.queued((now - added) / 1000);
+    this.startedAt.set(key, now);
+    this.metrics?.depth(this.len());
+    return key;
+  }
+}
