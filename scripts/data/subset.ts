@@ -96,34 +96,44 @@ function devign(dir: string, seed: number): Split<DefectRow> & { excluded: Recor
 
 interface CloneRow { id: string; id1: string; id2: string; code1: string; code2: string; label: number }
 
-function bigclonebench(dir: string, seed: number): Split<CloneRow> & { functionsPerSplit: Record<string, number> } {
+function bigclonebench(dir: string, seed: number): Split<CloneRow> & { functionsPerSplit: Record<string, number>; attempt: number } {
   const funcs = new Map<string, string>();
   for (const r of readJsonl(path.join(dir, 'data.jsonl'))) funcs.set(String(r.idx), String(r.func));
   const pairs = readJsonl(path.join(dir, 'test.jsonl')).map((p) => ({ id1: String(p.idx1), id2: String(p.idx2), label: Number(p.label) }));
   // Split by FUNCTION (no function in two splits): shuffle the short functions, 50% / 25% / 25%;
   // a pair goes to a split when both its functions are in it.
+  // Functions with identical text (different ids, same method) count as one, so they share a split.
   const short = [...funcs.keys()].filter((k) => funcs.get(k)!.length <= MAX_CHARS).sort(byNumericId);
-  const order = shuffled(makeRng(`${seed}:bcb:functions`), short);
-  const splitOf = new Map<string, keyof Split<CloneRow>>();
-  order.forEach((k, i) => splitOf.set(k, i < order.length * 0.5 ? 'train' : i < order.length * 0.75 ? 'valid' : 'test'));
-  const pools: Split<CloneRow> = { train: [], valid: [], test: [] };
-  const seenPair = new Set<string>();
-  for (const p of pairs) {
-    const s = splitOf.get(p.id1);
-    if (!s || s !== splitOf.get(p.id2)) continue;
-    const id = `${p.id1}_${p.id2}`;
-    if (seenPair.has(id)) continue;
-    seenPair.add(id);
-    pools[s].push({ id, id1: p.id1, id2: p.id2, code1: funcs.get(p.id1)!, code2: funcs.get(p.id2)!, label: p.label });
+  const groups = new Map<string, string[]>();
+  for (const k of short) groups.set(funcs.get(k)!, [...(groups.get(funcs.get(k)!) ?? []), k]);
+  // The functions cluster (one function sits in many pairs), so a random function split can leave
+  // a split short of one label: try seeded splits in turn and keep the first that fills every split.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const order = shuffled(makeRng(`${seed}:bcb:functions:${attempt}`), [...groups.values()]);
+    const splitOf = new Map<string, keyof Split<CloneRow>>();
+    order.forEach((ks, i) => {
+      for (const k of ks) splitOf.set(k, i < order.length * 0.5 ? 'train' : i < order.length * 0.75 ? 'valid' : 'test');
+    });
+    const pools: Split<CloneRow> = { train: [], valid: [], test: [] };
+    const seenPair = new Set<string>();
+    for (const p of pairs) {
+      const s = splitOf.get(p.id1);
+      if (!s || s !== splitOf.get(p.id2)) continue;
+      const id = `${p.id1}_${p.id2}`;
+      if (seenPair.has(id)) continue;
+      seenPair.add(id);
+      pools[s].push({ id, id1: p.id1, id2: p.id2, code1: funcs.get(p.id1)!, code2: funcs.get(p.id2)!, label: p.label });
+    }
+    const out: Split<CloneRow> = { train: [], valid: [], test: [] };
+    const functionsPerSplit: Record<string, number> = {};
+    for (const s of ['train', 'valid', 'test'] as const) {
+      const rows = balanced(shuffled(makeRng(`${seed}:bcb:${s}`), pools[s]), BCB_SIZES[s] / 2);
+      out[s] = rows.sort((a, b) => byNumericId(a.id1, b.id1) || byNumericId(a.id2, b.id2));
+      functionsPerSplit[s] = new Set(rows.flatMap((r) => [r.id1, r.id2])).size;
+    }
+    if ((['train', 'valid', 'test'] as const).every((s) => out[s].length === BCB_SIZES[s])) return { ...out, functionsPerSplit, attempt };
   }
-  const out: Split<CloneRow> = { train: [], valid: [], test: [] };
-  const functionsPerSplit: Record<string, number> = {};
-  for (const s of ['train', 'valid', 'test'] as const) {
-    const rows = balanced(shuffled(makeRng(`${seed}:bcb:${s}`), pools[s]), BCB_SIZES[s] / 2);
-    out[s] = rows.sort((a, b) => byNumericId(a.id1, b.id1) || byNumericId(a.id2, b.id2));
-    functionsPerSplit[s] = new Set(rows.flatMap((r) => [r.id1, r.id2])).size;
-  }
-  return { ...out, functionsPerSplit };
+  throw new Error('bigclonebench: no function split in 50 attempts fills every split with balanced labels');
 }
 
 // ---------------------------------------------------------------- cosqa
@@ -272,7 +282,7 @@ function main(): void {
     licence: 'C-UDA 1.0 (Computational Use of Data Agreement); see data/README.md',
     selection: {
       devign: { sizes: DEVIGN_SIZES, balancedLabels: true, excluded: d.excluded, rule: `code <= ${MAX_CHARS} chars; texts occurring more than once in train_subset+test (some with both labels) left out; seeded shuffle, then the first N/2 of each label` },
-      bigclonebench: { sizes: BCB_SIZES, balancedLabels: true, functionsPerSplit: b.functionsPerSplit, rule: `both functions <= ${MAX_CHARS} chars; split by function (seeded shuffle of functions, 50/25/25), a pair kept when both functions are in the same split, so no function is in two splits; then the first N/2 pairs of each label` },
+      bigclonebench: { sizes: BCB_SIZES, balancedLabels: true, functionsPerSplit: b.functionsPerSplit, splitAttempt: b.attempt, rule: `both functions <= ${MAX_CHARS} chars; split by function (seeded shuffle of functions, 50/25/25; the first of attempts 0, 1, ... that fills every split), a pair kept when both functions are in the same split, so no function (nor an identical text under another id) is in two splits; then the first N/2 pairs of each label` },
       cosqa: { sizes: COSQA_SIZES, targetWord: COSQA_TARGET_WORD, targetWordRows: c.targetWordRows, rule: `label-1 pairs, code <= ${MAX_CHARS} chars, one row per code text and per query; every pair whose query has the word "${COSQA_TARGET_WORD}" is kept (dev ones 80% train / 20% valid), the rest filled by seeded shuffle` },
     },
     sources: SOURCES,
@@ -330,8 +340,8 @@ ${table}
   the source README) are left out (${devignExcluded.duplicateText} rows), so no text is in two splits.
   ${devignExcluded.tooLong} rows were longer than ${MAX_CHARS} characters.
 - bigclonebench: pairs are self-contained (both functions' code in the row, plus their ids so a
-  function shared by several pairs is recognisable). Split **by function**: no function occurs in
-  two splits (functions per split: train ${bcbFunctions.train}, valid ${bcbFunctions.valid}, test ${bcbFunctions.test}). Balanced labels.
+  function shared by several pairs is recognisable). Split **by function**: no function (nor the same
+  text under another id) occurs in two splits (functions per split: train ${bcbFunctions.train}, valid ${bcbFunctions.valid}, test ${bcbFunctions.test}). Balanced labels.
   The pairs reuse functions, so pairs within a split are not independent.
 - cosqa: positive (label 1) query-code pairs only; one row per code and per query across splits.
   Every pair whose query contains the word \`file\` (the BadCode/EliBadCode target word) is kept, the
