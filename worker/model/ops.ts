@@ -28,13 +28,16 @@ const linearOp = differentiable(([x, w, b], save) => {
   };
 });
 
+// wasm runs a batched product (batch > 1) through a plain blocked loop, not XNNPACK, whether
+// or not an operand is transposed; slicing into batch-1 products costs more in per-op
+// overhead than it saves. So attention products stay batched, with a backward of the same kind.
 const bmmOp = differentiable(([a, b], save) => {
   save([a, b]);
   return {
     value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
     gradFunc: (dy, [as, bs]) => [
-      tf.matMul(dy as tf.Tensor3D, tf.transpose(bs, [0, 2, 1]) as tf.Tensor3D),
-      tf.matMul(tf.transpose(as, [0, 2, 1]) as tf.Tensor3D, dy as tf.Tensor3D),
+      tf.matMul(dy as tf.Tensor3D, bs as tf.Tensor3D, false, true),
+      tf.matMul(as as tf.Tensor3D, dy as tf.Tensor3D, true, false),
     ],
   };
 });

@@ -151,17 +151,20 @@ export class Roberta {
     // Additive mask: padded keys get a large negative score (transformers uses finfo.min).
     const maskBias = tf.reshape(tf.mul(tf.sub(1, mask), -1e9), [B, 1, 1, L]);
     const scale = 1 / Math.sqrt(d);
+    // [B*L, H] → [B*nh, L, d], and → [B*nh, d, L] for keys, ready for a plain q·kᵀ.
+    const toHeads = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [B, L, nh, d]), [0, 2, 1, 3]), [B * nh, L, d]) as tf.Tensor3D;
+    const toHeadsTransposed = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [B, L, nh, d]), [0, 2, 3, 1]), [B * nh, d, L]) as tf.Tensor3D;
 
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const l = (n: string) => this.p(`encoder.layer.${i}.${n}`);
       const qkvW = tf.concat([l('attention.self.query.weight'), l('attention.self.key.weight'), l('attention.self.value.weight')], 1) as tf.Tensor2D;
       const qkvB = tf.concat([l('attention.self.query.bias'), l('attention.self.key.bias'), l('attention.self.value.bias')]) as tf.Tensor1D;
-      const qkv = tf.transpose(tf.reshape(linear(x, qkvW, qkvB), [B, L, 3, nh, d]), [2, 0, 3, 1, 4]);
-      const [q, k, v] = tf.unstack(qkv).map((t) => tf.reshape(t, [B * nh, L, d]) as tf.Tensor3D);
-      const scores = bmm(tf.mul(q, scale) as tf.Tensor3D, tf.transpose(k, [0, 2, 1]));
+      // Heads via rank-4 transposes: wasm's rank-5 transpose is ~50x slower.
+      const [q, k, v] = tf.split(linear(x, qkvW, qkvB), 3, 1);
+      const scores = bmm(toHeads(tf.mul(q, scale)), toHeadsTransposed(k));
       let probs = tf.softmax(tf.add(tf.reshape(scores, [B, nh, L, L]), maskBias));
       probs = this.dropout(probs, c.attention_probs_dropout_prob, training);
-      const context = bmm(tf.reshape(probs, [B * nh, L, L]) as tf.Tensor3D, v);
+      const context = bmm(tf.reshape(probs, [B * nh, L, L]) as tf.Tensor3D, toHeads(v));
       const merged = tf.reshape(tf.transpose(tf.reshape(context, [B, nh, L, d]), [0, 2, 1, 3]), [B * L, H]) as tf.Tensor2D;
       let attended = linear(merged, l('attention.output.dense.weight') as tf.Tensor2D, l('attention.output.dense.bias') as tf.Tensor1D);
       attended = this.dropout(attended, c.hidden_dropout_prob, training);

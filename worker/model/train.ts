@@ -43,8 +43,8 @@ export class AdamW {
     return linearSchedule(this.step, this.o.learningRate, this.o.warmupSteps, this.o.totalSteps);
   }
 
-  /** One update from the gradient of `loss` over this optimizer's parameters; returns the loss and the pre-clip gradient norm. */
-  minimize(loss: () => tf.Scalar): { loss: number; gradNorm: number } {
+  /** One update from the gradient of `loss` over this optimizer's parameters; returns the loss, the pre-clip gradient norm and the clip factor. */
+  minimize(loss: () => tf.Scalar): { loss: number; gradNorm: number; clipScale: number } {
     const names = [...this.params.keys()];
     const { beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.o;
     const lr = this.learningRate;
@@ -68,7 +68,7 @@ export class AdamW {
         const denom = tf.add(tf.sqrt(tf.div(v, correction2)), epsilon);
         p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), stepSize)));
       });
-      return { loss: value.dataSync()[0], gradNorm: normValue };
+      return { loss: value.dataSync()[0], gradNorm: normValue, clipScale: clip };
     });
     this.step++;
     return result;

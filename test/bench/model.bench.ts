@@ -1,0 +1,79 @@
+// npm run bench:model: forward and training-step throughput of the RoBERTa runtime on the
+// active backend, against the backend's own plain-matmul peak measured in the same run.
+// Options (env): BENCH_BATCH (8), BENCH_LENGTH (128), BENCH_REPEAT (5), ELIBADCODE_BACKEND.
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../worker/model/backend.ts';
+import { parseConfig } from '../../worker/model/config.ts';
+import { Roberta } from '../../worker/model/roberta.ts';
+import { AdamW, nllLoss } from '../../worker/model/train.ts';
+
+const batch = Number(process.env.BENCH_BATCH ?? 8);
+const length = Number(process.env.BENCH_LENGTH ?? 128);
+const repeat = Number(process.env.BENCH_REPEAT ?? 5);
+const backend = await initBackend();
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function time(fn: () => tf.Tensor | number, n = repeat): Promise<number> {
+  const warm = fn();
+  if (typeof warm !== 'number') { await warm.data(); warm.dispose(); }
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const out = fn();
+    if (typeof out !== 'number') { await out.data(); out.dispose(); }
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+// Peak: the plain product at the shapes a forward pass multiplies most ([tokens × H]·[H × 4H]).
+const a = tf.randomNormal([batch * length, 256]);
+const b = tf.randomNormal([256, 1024]);
+const peakMs = await time(() => tf.matMul(a, b));
+const peak = (2 * batch * length * 256 * 1024) / (peakMs / 1000) / 1e9;
+tf.dispose([a, b]);
+
+const configs = [
+  { name: 'tiny', hidden: 128, layers: 2 },
+  { name: 'small', hidden: 256, layers: 4 },
+  { name: 'base-width', hidden: 768, layers: 1 },
+];
+const rows: Record<string, string | number>[] = [];
+for (const c of configs) {
+  const config = parseConfig({
+    model_type: 'roberta', vocab_size: 5000, hidden_size: c.hidden, num_hidden_layers: c.layers,
+    num_attention_heads: c.hidden / 64 >= 2 ? c.hidden / 64 : 2, intermediate_size: 4 * c.hidden,
+    max_position_embeddings: length + 2, architectures: ['RobertaForSequenceClassification'], num_labels: 2,
+  });
+  const model = Roberta.init(config, 'classify', 0);
+  const ids = tf.randomUniform([batch, length], 5, 5000, 'int32') as tf.Tensor2D;
+  const mask = tf.ones([batch, length], 'int32') as tf.Tensor2D;
+  const inputs = { inputIds: ids, attentionMask: mask };
+  const labels = Array.from({ length: batch }, (_, i) => i % 2);
+  const forwardMs = await time(() => tf.tidy(() => model.logits(inputs)));
+  const optimizer = new AdamW(model.params, { learningRate: 1e-5, totalSteps: 1000 });
+  const trainMs = await time(() => optimizer.minimize(() => nllLoss(model.logProbs(inputs, { training: true }), labels)).loss);
+  const H = c.hidden, N = batch * length;
+  const flops = c.layers * (2 * N * (4 * H * H + 2 * H * 4 * H) + 4 * batch * length * length * H);
+  rows.push({
+    config: `${c.name} (H=${H}, L=${c.layers})`,
+    'forward ms': forwardMs.toFixed(1),
+    'forward tok/s': Math.round(N / (forwardMs / 1000)),
+    'forward GFLOP/s': (flops / (forwardMs / 1000) / 1e9).toFixed(1),
+    'of peak': `${((100 * flops) / (forwardMs / 1000) / 1e9 / peak).toFixed(0)}%`,
+    'train-step ms': trainMs.toFixed(1),
+    'train tok/s': Math.round(N / (trainMs / 1000)),
+    'train/forward': (trainMs / forwardMs).toFixed(2),
+  });
+  optimizer.dispose();
+  model.dispose();
+  tf.dispose([ids, mask]);
+}
+console.log(`backend ${backend}; node ${process.version}; ${os.cpus().length} cpus (${os.cpus()[0]?.model}); batch ${batch} x ${length} tokens; median of ${repeat}`);
+console.log(`matmul peak [${batch * length}x256]·[256x1024]: ${peak.toFixed(1)} GFLOP/s`);
+console.table(rows);
