@@ -161,7 +161,7 @@ export class LeaderElector {
       let ok = false;
       while (!signal.aborted) {
         ok = await this.tryAcquireOrRenew(signal, roundStart + this.renewDeadlineMs);
-        if (ok || this.clock.now() + this.retryPeriodMs >= roundStart + this.renewDeadlineMs) break;
+        if (ok || this.clock.now() >= roundStart + this.renewDeadlineMs) break;
         await this.clock.sleep(this.retryPeriodMs, signal);
       }
       if (signal.aborted) return;
@@ -177,6 +177,7 @@ export class LeaderElector {
 
   /** One step of client-go's tryAcquireOrRenew. Exposed for tests. */
   async tryAcquireOrRenew(signal?: AbortSignal, deadline?: number): Promise<boolean> {
+    if (deadline !== undefined && deadline <= this.clock.now()) return false;
     try {
       return await this.withDeadline(this.tryAcquireOrRenewInner(), deadline, signal);
     } catch (err) {
@@ -256,8 +257,7 @@ export class LeaderElector {
 
   private withDeadline<T>(p: Promise<T>, deadline: number | undefined, signal?: AbortSignal): Promise<T> {
     if (deadline === undefined) return p;
-    const left = deadline - this.clock.now();
-    if (left <= 0) return Promise.reject(new Error('renew deadline passed'));
+    const left = Math.max(1, deadline - this.clock.now());
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });

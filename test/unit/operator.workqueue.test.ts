@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  WorkQueue,
+  ItemExponentialRateLimiter,
+  BucketRateLimiter,
+  MaxOfRateLimiter,
+  defaultControllerRateLimiter,
+} from '../../operator/workqueue.ts';
+
+test('workqueue: a key added many times while waiting is handed out once', async () => {
+  const q = new WorkQueue('t');
+  for (let i = 0; i < 5; i++) q.add('ns/a');
+  q.add('ns/b');
+  assert.equal(q.len(), 2);
+  assert.equal(await q.get(), 'ns/a');
+  assert.equal(await q.get(), 'ns/b');
+  assert.equal(q.len(), 0);
+});
+
+test('workqueue: a key being processed is not handed to a second worker; re-added keys come back after done()', async () => {
+  const q = new WorkQueue('t');
+  q.add('k');
+  const first = await q.get();
+  assert.equal(first, 'k');
+  q.add('k'); // arrives while processing
+  q.add('k');
+  assert.equal(q.len(), 0, 'not queued while processing');
+  let second: string | undefined;
+  const p = q.get().then((k) => (second = k));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(second, undefined, 'no concurrent hand-out of the same key');
+  q.done('k');
+  await p;
+  assert.equal(second, 'k', 'handed out again once, after done');
+  q.done('k');
+  assert.equal(q.len(), 0);
+});
+
+test('workqueue: N workers never process the same key concurrently', async () => {
+  const q = new WorkQueue('t');
+  const active = new Set<string>();
+  let overlaps = 0;
+  let processed = 0;
+  const workers = Array.from({ length: 8 }, async () => {
+    for (;;) {
+      const k = await q.get();
+      if (k === undefined) return;
+      if (active.has(k)) overlaps++;
+      active.add(k);
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      active.delete(k);
+      processed++;
+      q.done(k);
+    }
+  });
+  for (let round = 0; round < 50; round++) {
+    for (let i = 0; i < 10; i++) q.add(`k${i % 4}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  await q.shutdown({ drain: true });
+  await Promise.all(workers);
+  assert.equal(overlaps, 0);
+  assert.ok(processed >= 4 && processed < 500, `dedup collapses adds (processed ${processed})`);
+});
+
+test('workqueue: per-item exponential backoff 5ms doubling, capped at 1000s, reset by forget', () => {
+  const rl = new ItemExponentialRateLimiter(5, 1000_000);
+  const delays = Array.from({ length: 6 }, () => rl.when('a'));
+  assert.deepEqual(delays, [5, 10, 20, 40, 80, 160]);
+  assert.equal(rl.when('b'), 5, 'keys are independent');
+  for (let i = 0; i < 100; i++) rl.when('a');
+  assert.equal(rl.when('a'), 1000_000);
+  assert.equal(rl.numRequeues('a'), 107);
+  rl.forget('a');
+  assert.equal(rl.when('a'), 5);
+});
+
+test('workqueue: token bucket allows a burst of 100 then 10 per second', () => {
+  let now = 0;
+  const b = new BucketRateLimiter(10, 100, { now: () => now });
+  for (let i = 0; i < 100; i++) assert.equal(b.when(), 0);
+  assert.equal(Math.round(b.when()), 100);
+  assert.equal(Math.round(b.when()), 200);
+  now += 1000; // 10 tokens refilled, 2 were owed: 8 left
+  for (let i = 0; i < 7; i++) assert.equal(b.when(), 0);
+  assert.equal(Math.round(b.when()), 0);
+  assert.equal(Math.round(b.when()), 100);
+});
+
+test('workqueue: default limiter is the max of per-item backoff and the bucket', () => {
+  let now = 0;
+  const clock = { now: () => now };
+  const rl = new MaxOfRateLimiter(new ItemExponentialRateLimiter(5, 1000_000), new BucketRateLimiter(10, 100, clock));
+  assert.equal(rl.when('x'), 5);
+  assert.equal(rl.when('x'), 10);
+  for (let i = 0; i < 200; i++) rl.when(`y${i}`); // drain the bucket
+  assert.ok(rl.when('z') > 5, 'bucket delay dominates once the burst is spent');
+  assert.ok(defaultControllerRateLimiter(clock).when('q') === 5);
+});
+
+test('workqueue: addRateLimited delays the key; addAfter keeps the earliest time', async () => {
+  const q = new WorkQueue('t');
+  const t0 = performance.now();
+  q.addRateLimited('a'); // 5 ms
+  q.addRateLimited('a'); // 10 ms, later than the pending one: ignored
+  assert.equal(q.len(), 0);
+  assert.equal(await q.get(), 'a');
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 4 && waited < 200, `waited ${waited}`);
+  q.done('a');
+  q.addAfter('b', 500);
+  q.addAfter('b', 20);
+  const t1 = performance.now();
+  assert.equal(await q.get(), 'b');
+  assert.ok(performance.now() - t1 < 300);
+  q.done('b');
+});
+
+test('workqueue: shutdown wakes idle workers; drain waits for in-flight keys', async () => {
+  const q = new WorkQueue('t');
+  const idle = q.get();
+  q.add('busy');
+  // the idle getter got 'busy'
+  assert.equal(await idle, 'busy');
+  const waiter = q.get();
+  let drained = false;
+  const sd = q.shutdown({ drain: true }).then(() => (drained = true));
+  assert.equal(await waiter, undefined);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(drained, false, 'still processing');
+  q.add('ignored-after-shutdown');
+  q.done('busy');
+  await sd;
+  assert.equal(drained, true);
+  assert.equal(await q.get(), undefined);
+});
+
+test('workqueue: metrics hooks see adds, depth, queue and work durations, retries', async () => {
+  const seen = { add: 0, retry: 0, queued: 0, worked: 0, depth: [] as number[] };
+  const q = new WorkQueue('t', {
+    metrics: {
+      add: () => seen.add++,
+      retry: () => seen.retry++,
+      queued: () => seen.queued++,
+      worked: () => seen.worked++,
+      depth: (n) => seen.depth.push(n),
+    },
+  });
+  q.add('a');
+  q.add('a');
+  q.add('b');
+  const k = await q.get();
+  q.done(k!);
+  q.addRateLimited('c');
+  assert.equal(seen.add, 2);
+  assert.equal(seen.retry, 1);
+  assert.equal(seen.queued, 1);
+  assert.equal(seen.worked, 1);
+  assert.ok(seen.depth.includes(2));
+  await q.shutdown();
+});
