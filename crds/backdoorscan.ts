@@ -30,6 +30,13 @@ export const CATEGORIES = ['elibadcode'] as const;
 /** `metadata.name` of the CustomResourceDefinition. */
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 
+/**
+ * GPU resource name used when spec.resources.gpuResourceName is omitted. It is the operator's
+ * (cluster-wide, Helm-configurable) default rather than a CRD default, so clusters with another
+ * device plugin change one value instead of every manifest.
+ */
+export const DEFAULT_GPU_RESOURCE_NAME = 'nvidia.com/gpu';
+
 /** Labels the operator puts on child Jobs and Pods. Kueue reads QUEUE_NAME. */
 export const LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
@@ -397,8 +404,8 @@ export const Resources = withRules(
         .min(1)
         .max(253)
         .regex(re(PATTERNS.qualifiedName))
-        .default('nvidia.com/gpu')
-        .describe('Extended resource name of a GPU.'),
+        .optional()
+        .describe(`Extended resource name of a GPU, e.g. amd.com/gpu. Omitted: the operator's configured default (${DEFAULT_GPU_RESOURCE_NAME} unless the cluster admin changed it).`),
       gpuProduct: z
         .string()
         .min(1)

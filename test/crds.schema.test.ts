@@ -54,7 +54,7 @@ test('defaults are the reference implementation\'s', () => {
     seed: 42,
     trainable: 'Auto',
   });
-  assert.deepEqual(s.resources, { gpus: 1, gpuResourceName: 'nvidia.com/gpu' });
+  assert.deepEqual(s.resources, { gpus: 1 });
   assert.deepEqual(s.retry, { maxAttempts: 3 });
   assert.equal(s.suspend, false);
 });
@@ -64,7 +64,7 @@ test('partial nested objects get the remaining defaults', () => {
   assert.equal(s.parameters.iterations, 10);
   assert.equal(s.parameters.topK, 64);
   assert.deepEqual(s.parameters.earlyStop, { patience: 3 });
-  assert.deepEqual(s.resources, { gpus: 2, gpuResourceName: 'nvidia.com/gpu' });
+  assert.deepEqual(s.resources, { gpus: 2 });
 });
 
 test('the example manifest is valid', () => {

@@ -1,0 +1,82 @@
+# syntax=docker/dockerfile:1.7
+# Two images from one file:
+#   docker build --target operator -t elibadcode/operator:0.1.0 .
+#   docker build --target worker   -t elibadcode/worker:0.1.0 .
+# Node 24 runs the TypeScript sources directly (type stripping), so there is no compile step.
+
+ARG NODE_VERSION=24.21.0
+# npm 11 with install-script approvals (allowScripts / `npm install-scripts approve`).
+ARG NPM_VERSION=11.19.1
+ARG TFJS_VERSION=4.22.0
+# tfjs-node-gpu 4.x loads libtensorflow 2.9 built for CUDA 11 and cuDNN 8; any CUDA 11.x >= 11.2
+# runtime with cuDNN 8 satisfies its sonames (libcudart.so.11.0, libcublas.so.11, libcudnn.so.8).
+ARG CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04
+
+# ---------------------------------------------------------------------------------------------
+# Production dependencies, no install scripts (the operator needs none).
+FROM node:${NODE_VERSION}-bookworm-slim AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---------------------------------------------------------------------------------------------
+# Operator image: node slim, non-root, production dependencies, operator + API sources only.
+FROM node:${NODE_VERSION}-bookworm-slim AS operator
+ENV NODE_ENV=production
+WORKDIR /app
+# The runtime does not need a package manager: less to patch, less to abuse.
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn* /usr/local/bin/yarn /usr/local/bin/yarnpkg
+COPY --from=prod-deps --chown=0:0 /app/node_modules ./node_modules
+COPY --chown=0:0 package.json ./
+COPY --chown=0:0 crds/*.ts ./crds/
+COPY --chown=0:0 operator/ ./operator/
+# Files stay root-owned and read-only to the process; the chart adds readOnlyRootFilesystem.
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["node", "operator/main.ts"]
+
+# ---------------------------------------------------------------------------------------------
+# Worker dependencies with the native TensorFlow backend. @tensorflow/tfjs-node-gpu's install
+# script downloads libtensorflow (GPU) and its prebuilt N-API binding (falling back to a node-gyp
+# build, hence the full node image with python3/make/g++). npm 11 blocks dependency install scripts
+# unless approved, so the one package is approved explicitly (pinned to its version) and rebuilt;
+# no blanket --dangerously-allow-all-scripts.
+FROM node:${NODE_VERSION}-bookworm AS worker-deps
+ARG NPM_VERSION
+ARG TFJS_VERSION
+RUN npm install -g "npm@${NPM_VERSION}" --no-audit --no-fund
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --no-audit --no-fund \
+ && npm install --omit=dev --no-save --no-audit --no-fund "@tensorflow/tfjs-node-gpu@${TFJS_VERSION}" \
+ && npm install-scripts approve @tensorflow/tfjs-node-gpu \
+ && npm rebuild @tensorflow/tfjs-node-gpu \
+ && ls node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node \
+ && ls node_modules/@tensorflow/tfjs-node-gpu/deps/lib/libtensorflow.so.2
+
+FROM node:${NODE_VERSION}-bookworm-slim AS node-runtime
+
+# ---------------------------------------------------------------------------------------------
+# Worker image: CUDA 11 + cuDNN 8 runtime, the node binary, the CLI and the native backend.
+FROM ${CUDA_IMAGE} AS worker
+# Scratch (downloads, the cleaned model before upload) is an emptyDir the operator mounts here.
+ENV NODE_ENV=production \
+    ELIBADCODE_BACKEND=tensorflow \
+    TMPDIR=/scratch \
+    HOME=/scratch
+COPY --from=node-runtime /usr/local/bin/node /usr/local/bin/node
+WORKDIR /app
+COPY --from=worker-deps --chown=0:0 /app/node_modules ./node_modules
+COPY --chown=0:0 package.json ./
+COPY --chown=0:0 bin/ ./bin/
+COPY --chown=0:0 worker/ ./worker/
+COPY --chown=0:0 crds/*.ts ./crds/
+RUN mkdir -p /scratch && chmod 1777 /scratch \
+ && node -e "process.versions.node.split('.')[0] >= 24 || process.exit(1)"
+USER 65532:65532
+# The operator's Job runs `elibadcode scan ...` and reads the summary from /dev/termination-log.
+ENTRYPOINT ["node", "bin/elibadcode.js"]
+CMD ["--help"]
