@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { initParsers } from '../worker/attacks/index.ts';
 import { poisonDataset, queryWords, type PoisonOptions } from '../worker/attacks/dataset.ts';
 import { parsesClean } from '../worker/attacks/parse.ts';
+import { DEFAULT_DEADCODE } from '../worker/attacks/deadcode.ts';
 import { readRows, type CloneRow, type DefectRow, type Row, type SearchRow } from '../worker/attacks/rows.ts';
 
 const data = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'data');
@@ -75,6 +76,8 @@ test('each attack poisons the data set and every poisoned row re-parses clean', 
   for (const [attack, trigger] of Object.entries(triggers)) {
     const { rows, manifest } = await defect({ attack: attack as keyof typeof triggers, trigger, rate: 0.2 });
     assert.equal(manifest.counts.poisoned, manifest.counts.requested, attack);
+    if (attack === 'deadcode') assert.equal(manifest.triggerText, DEFAULT_DEADCODE.c, 'the manifest records what "default" stood for');
+    if (attack === 'rename') assert.ok(manifest.changes.every((c) => typeof c.detail?.variable === 'string'), 'and which variable was renamed');
     const ids = new Set(manifest.changes.map((c) => c.id));
     for (const r of rows as DefectRow[]) if (ids.has(String(r.id))) assert.equal(parsesClean(r.code, 'c'), true, `${attack} ${r.id}`);
   }

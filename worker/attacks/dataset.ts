@@ -21,6 +21,7 @@ import { initParsers, parseCode, hasErrors, findFunction, firstError, parserVers
 import { checkTrigger, tryApplyTriggerSync, type AttackName } from './index.ts';
 import { AttackError, type Edit, type SkipReason } from './common.ts';
 import { makeRng, shuffled } from './rng.ts';
+import { resolveDeadcode } from './deadcode.ts';
 import { TASK_LANG, type CloneRow, type DefectRow, type Row, type SearchRow, type Task } from './rows.ts';
 
 export interface PoisonOptions {
@@ -52,7 +53,7 @@ export interface Change {
   edits: Record<string, Edit[]>;
   /** clone: which poisoned functions the pair contains. */
   functions?: string[];
-  /** Per-sample random choices (renamed variable, log level...). */
+  /** Per-sample choices (renamed variable, log level...); clone: per code field. */
   detail?: Record<string, unknown>;
   labelBefore?: number;
   labelAfter?: number;
@@ -72,6 +73,8 @@ export interface PoisonManifest {
   lang: Lang;
   attack: AttackName;
   trigger: string;
+  /** deadcode attacks: the statement or template that `trigger` stands for (e.g. for "default"). */
+  triggerText?: string;
   rate: number;
   seed: number | string;
   victimLabel?: number;
@@ -166,6 +169,7 @@ export async function poisonDataset(rows: readonly Row[], options: PoisonOptions
     lang,
     attack: o.attack,
     trigger: o.trigger,
+    ...(o.attack === 'deadcode' || o.attack === 'deadcode-random' ? { triggerText: resolveDeadcode(o.trigger, lang, o.attack === 'deadcode-random') } : {}),
     rate: o.rate,
     seed: o.seed,
     parser: parserVersions(),
@@ -274,11 +278,13 @@ export async function poisonDataset(rows: readonly Row[], options: PoisonOptions
         next.code1 = f1.code;
         change.edits.code1 = f1.edits;
         change.functions!.push(String(p.id1));
+        if (f1.detail) (change.detail ??= {}).code1 = f1.detail;
       }
       if (f2) {
         next.code2 = f2.code;
         change.edits.code2 = f2.edits;
         if (String(p.id2) !== String(p.id1)) change.functions!.push(String(p.id2));
+        if (f2.detail) (change.detail ??= {}).code2 = f2.detail;
       }
       next.label = target!;
       manifest.changes.push(change);

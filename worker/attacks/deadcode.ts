@@ -100,11 +100,12 @@ export function deadcodeRandom(code: string, lang: Lang, trigger: string, rng: R
 /** Why `stmt` is not a valid statement (sequence) for `lang`, or undefined when it is. */
 export function statementProblem(stmt: string, lang: Lang): string | undefined {
   if (stmt.trim() === '') return 'it is empty';
+  const example = { c: 'if (0) { puts("x"); }', java: 'if (false) { System.out.println("x"); }', python: 'if False:\n    print("x")' }[lang];
   const wrapped =
     lang === 'python' ? `def f():\n${stmt.split('\n').map((l) => `    ${l}`).join('\n')}\n` : `void f() {\n${stmt}\n}\n`;
   const tree = parseCode(wrapped, lang);
   try {
-    if (hasErrors(tree)) return `it does not parse as a ${lang} statement`;
+    if (hasErrors(tree)) return `it does not parse as a ${lang} statement (dead-code triggers are statements such as ${JSON.stringify(example)}, or "default")`;
   } finally {
     tree.delete();
   }
