@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readRows, type CloneRow, type DefectRow, type SearchRow, type Task } from '../worker/attacks/rows.ts';
@@ -97,5 +99,24 @@ test('README and MANIFEST carry the licence (C-UDA) and the attribution the sour
     assert.match(src.licence, /C-UDA/);
     assert.ok(src.attribution.length > 40);
     assert.ok(src.upstream.every((u: string) => /@ [0-9a-f]{40}/.test(u)), `${set} upstream pinned to commits`);
+  }
+});
+
+const script = path.resolve(data, '..', 'scripts', 'data', 'subset.ts');
+const shared = path.resolve(data, '..', '..', 'shared', 'data');
+
+test('scripts/data/subset.ts says clearly when ../shared/data is absent', () => {
+  const r = spawnSync(process.execPath, [script, '--shared', path.join(tmpdir(), 'no-such-shared-data')], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /the full data sets are not at .*no-such-shared-data \(missing devign\/train_subset\.jsonl/);
+  assert.match(r.stderr, /--shared DIR or set ELIBADCODE_SHARED_DATA/);
+});
+
+test('scripts/data/subset.ts regenerates exactly the committed files (deterministic by seed)', { skip: existsSync(shared) ? false : `${shared} is absent` }, () => {
+  const out = mkdtempSync(path.join(tmpdir(), 'elibadcode-subset-'));
+  const r = spawnSync(process.execPath, [script, '--shared', shared, '--out', out, '--seed', String(manifest.seed)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  for (const rel of [...Object.keys(manifest.files), 'MANIFEST.json', 'README.md']) {
+    assert.equal(readFileSync(path.join(out, rel), 'utf8'), readFileSync(path.join(data, rel), 'utf8'), rel);
   }
 });
