@@ -2,6 +2,13 @@ import { UsageError, EXIT, type Command } from './commands/command.ts';
 
 const loaders: Record<string, () => Promise<Command>> = {
   predict: async () => (await import('./commands/predict.ts')).predict,
+  poison: async () => (await import('./commands/poison.ts')).poison,
+};
+
+// One line per command, kept here so that `--help` does not load every command's dependencies.
+const summaries: Record<string, string> = {
+  predict: 'run a checkpoint on code (JSON lines in, one JSON prediction per line out)',
+  poison: 'plant a backdoor in a training set (fixed-name, suffix, dead-code, rename attacks)',
 };
 
 function help(): string {
@@ -11,7 +18,7 @@ function help(): string {
     'Usage: elibadcode <command> [options]      elibadcode <command> --help',
     '',
     'Commands:',
-    ...Object.keys(loaders).map((n) => `  ${n}`),
+    ...Object.entries(summaries).map(([n, s]) => `  ${n.padEnd(10)} ${s}`),
     '',
     'Environment: ELIBADCODE_BACKEND=tensorflow|wasm|cpu picks the TensorFlow.js backend.',
   ].join('\n');

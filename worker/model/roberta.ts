@@ -232,6 +232,8 @@ export class Roberta {
 }
 
 export function toLogProbs(logits: tf.Tensor2D): tf.Tensor2D {
-  if (logits.shape[1] === 1) return tf.concat([tf.logSigmoid(tf.neg(logits)), tf.logSigmoid(logits)], 1);
+  // log(1-σ(z)) = -softplus(z), log σ(z) = -softplus(-z). Not tf.logSigmoid: its gradient
+  // reads a tensor it did not save, which is disposed by the time the backward pass runs.
+  if (logits.shape[1] === 1) return tf.concat([tf.neg(tf.softplus(logits)), tf.neg(tf.softplus(tf.neg(logits)))], 1);
   return tf.logSoftmax(logits);
 }
