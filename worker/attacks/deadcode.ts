@@ -72,9 +72,10 @@ export function insertStatement(code: string, lang: Lang, stmt: string, tree: Tr
   if (!at) return { ok: false, reason: 'no-insertion-point' };
   let text: string;
   if (at.kind === 'after-brace') {
-    // Match the indentation of the line after the brace when it has one.
-    const next = /^[ \t]*\r?\n([ \t]*)/.exec(code.slice(at.offset));
-    text = `\n${next ? next[1] : '    '}${stmt}`;
+    // Match the indentation of the first non-blank line after the brace (one level in from a lone `}`).
+    const next = /^[^\n]*\n(?:[ \t]*\r?\n)*([ \t]*)(\S)/.exec(code.slice(at.offset));
+    const indent = next ? (next[2] === '}' ? `${next[1]}    ` : next[1]) : '    ';
+    text = `\n${indent}${stmt}`;
   } else if (at.kind === 'line-start') {
     text = pythonLines(stmt, at.indent).map((l) => `${l}\n`).join('');
   } else {
