@@ -181,7 +181,7 @@ def to_json(obj: object, indent: int = 0) -> str:
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     if isinstance(obj, (list, tuple)):
         if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in obj):
-            return json.dumps(list(obj), separators=(",", ":"))
+            return json.dumps(list(obj), separators=(",", ":"), allow_nan=False)
         return "[\n" + ",\n".join(inner + to_json(x, indent + 1) for x in obj) + "\n" + pad + "]"
     return json.dumps(obj, ensure_ascii=False, allow_nan=False)
 
@@ -692,6 +692,10 @@ def defect_gradients(model: RobertaForSequenceClassification, enc: dict, labels:
     unique_ids = sorted(set(ids.flatten().tolist()))
     pad = model.config.pad_token_id
     assert torch.count_nonzero(word[pad]) == 0
+    for i in unique_ids:  # an embedding row's gradient is the sum over the positions that hold its id
+        if i != pad:
+            summed = embeds.grad[ids == i].sum(0)
+            assert torch.allclose(word[i], summed, atol=1e-7, rtol=1e-5), f"word-embedding gradient of id {i}"
     return {
         "mode": "eval (dropout off), gradients enabled",
         "labels": labels,
