@@ -105,7 +105,9 @@ DATASETS = {
         "attribution": (
             "Devign (Zhou et al., NeurIPS 2019) via CodeXGLUE (Lu et al., 2021); test split from "
             "soarsmu/attack-pretrain-models-of-code (ALERT, ICSE'22, MIT licence, Copyright (c) 2021 Zhou Yang) "
-            "commit d42169557a3641628931c6eb00af6f4bd66b380a"
+            "commit d42169557a3641628931c6eb00af6f4bd66b380a; train_subset (used only to train the tokenizer) from "
+            "rebibabo/invisible_backdoor commit bf8196ef417b95c746583422549c5e2bd27fa360 (no licence file; it holds "
+            "the unmodified CodeXGLUE/Devign train functions, covered by C-UDA)"
         ),
         "code_licences": "functions come from QEMU (GPL-2.0) and FFmpeg (LGPL/GPL)",
         "terms": "C-UDA: computational use only; keep this attribution; recipients are bound to C-UDA",
