@@ -2,12 +2,12 @@
 // outputs within 1e-4, for every head, on real functions (fixtures: scripts/golden/generate.py).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../worker/model/backend.ts';
-import { loadCheckpoint } from '../worker/model/checkpoint.ts';
-import { toLogProbs } from '../worker/model/roberta.ts';
+import { loadCheckpoint, sha256 } from '../worker/model/checkpoint.ts';
+import { nllLoss } from '../worker/model/train.ts';
 
 const TOLERANCE = 1e-4;
 const backend = await initBackend();
@@ -74,5 +74,62 @@ test('search: code and query embeddings equal transformers\' on real Python func
   assert.deepEqual(query.inputIds, e.query.input_ids);
   const pooled = tf.tidy(() => ckpt.model.meanPooled(tensors(e.code)).arraySync());
   assertClose(pooled, e.code_mean_unnormalised, 'mean-pooled code vectors');
+  ckpt.model.dispose();
+});
+
+test('search: normalised embeddings and the code-query cosine matrix equal transformers\'', () => {
+  const e = expected('search');
+  const ckpt = loadCheckpoint(join(root, 'models', 'search'));
+  const [code, query, cosine] = tf.tidy(() => {
+    const c = ckpt.model.embed(tensors(e.code));
+    const q = ckpt.model.embed(tensors(e.query));
+    return [c.arraySync(), q.arraySync(), tf.matMul(q, tf.transpose(c)).arraySync()];
+  });
+  assertClose(code, e.code_embeddings, 'code embeddings');
+  assertClose(query, e.query_embeddings, 'query embeddings');
+  assert.equal(e.cosine.rows, 'queries');
+  assertClose(cosine, e.cosine.values, 'cosine matrix (queries × codes)');
+  ckpt.model.dispose();
+});
+
+test('defect: loss and gradients (inputs_embeds, head, attention, word embeddings) equal torch autograd', () => {
+  const e = expected('defect');
+  const g = e.gradients;
+  const ckpt = loadCheckpoint(join(root, 'models', 'defect'));
+  const t = tensors(e);
+  const embeds = tf.tidy(() => ckpt.model.wordEmbeddings(t.inputIds));
+  const loss = (x: tf.Tensor) => nllLoss(ckpt.model.logProbs({ inputsEmbeds: x as tf.Tensor3D, attentionMask: t.attentionMask }), g.labels);
+  const { value, grad } = tf.valueAndGrad(loss)(embeds);
+  assert.ok(Math.abs(value.dataSync()[0] - g.loss) < TOLERANCE, `loss ${value.dataSync()[0]} vs ${g.loss}`);
+  assertClose(grad.arraySync(), g.d_loss_d_inputs_embeds, 'd loss / d inputs_embeds');
+
+  const names = ['classifier.out_proj.weight', 'encoder.layer.0.attention.self.query.weight', 'embeddings.word_embeddings.weight'];
+  const { grads } = tf.variableGrads(() => nllLoss(ckpt.model.logProbs(t), g.labels), names.map((n) => ckpt.model.p(n)));
+  const byName = (n: string) => grads[ckpt.model.p(n).name];
+  // Linear weights are held transposed ([in, out]); torch reports [out, in].
+  assertClose(tf.transpose(byName(names[0])).arraySync(), g.d_loss_d_params['classifier.out_proj.weight'], 'd loss / d classifier.out_proj.weight');
+  assertClose(tf.transpose(byName(names[1])).arraySync(), g.d_loss_d_params['roberta.encoder.layer.0.attention.self.query.weight'], 'd loss / d query.weight');
+  const rows = g.d_loss_d_params['roberta.embeddings.word_embeddings.weight'].rows as Record<string, number[]>;
+  const ours = byName(names[2]).arraySync() as number[][];
+  for (const [id, row] of Object.entries(rows)) assertClose(ours[Number(id)], row, `d loss / d word_embeddings[${id}]`);
+  const used = new Set(Object.keys(rows).map(Number));
+  assert.ok(ours.every((row, id) => used.has(id) || row.every((x) => x === 0)), 'rows of unused ids get no gradient');
+  ckpt.model.dispose();
+});
+
+test('round trip: a checkpoint this runtime wrote loads in transformers with the same logits', () => {
+  const record = JSON.parse(readFileSync(join(root, 'roundtrip.json'), 'utf8'));
+  assert.equal(record.ok, true, `recorded by scripts/golden/generate.py: ${record.reason ?? ''}`);
+  assert.ok(record.maxAbsDiff <= TOLERANCE);
+  assert.ok(record.maxAbsChangeFromModelsDefect > 0.01, 'the round-tripped weights differ from the generated ones');
+  // The committed checkpoint is the one transformers checked, and this runtime still computes what it recorded.
+  const dir = join(root, 'roundtrip');
+  for (const [file, digest] of Object.entries(record.files as Record<string, string>)) {
+    assert.equal(sha256(readFileSync(join(dir, file))), digest, file);
+  }
+  const outputs = JSON.parse(readFileSync(join(dir, 'outputs.json'), 'utf8'));
+  const ckpt = loadCheckpoint(dir);
+  const logits = tf.tidy(() => ckpt.model.logits(tensors(outputs)).arraySync());
+  assertClose(logits, outputs.logits, 'round-trip logits');
   ckpt.model.dispose();
 });

@@ -48,11 +48,12 @@ export const predict: Command = {
     } else {
       for (let i = 0; i < examples.length; i += batchSize) {
         const batch = examples.slice(i, i + batchSize);
-        const withQuery = batch.every((e) => e.query !== undefined);
+        const withQuery = batch.some((e) => e.query !== undefined);
         const tensors = tf.tidy(() => {
           const code = ckpt.model.meanPooled(toInputs(ckpt.tokenizer, batch.map((e) => e.code), maxLength));
           if (!withQuery) return [tf.norm(code, 'euclidean', 1)];
-          const query = ckpt.model.meanPooled(toInputs(ckpt.tokenizer, batch.map((e) => e.query!), maxLength));
+          // Rows without a query get an empty one whose results are not printed.
+          const query = ckpt.model.meanPooled(toInputs(ckpt.tokenizer, batch.map((e) => e.query ?? ''), maxLength));
           const unit = (x: tf.Tensor2D) => tf.div(x, tf.norm(x, 'euclidean', 1, true));
           return [tf.norm(code, 'euclidean', 1), tf.norm(query, 'euclidean', 1), tf.sum(tf.mul(unit(code), unit(query)), 1)];
         });
@@ -60,7 +61,7 @@ export const predict: Command = {
         tf.dispose(tensors);
         batch.forEach((e, j) => {
           const out: Record<string, unknown> = { line: line(e.where), ...(e.id ? { id: e.id } : {}), embeddingNorm: Number(codeNorms[j].toFixed(6)) };
-          if (queryNorms && sims) Object.assign(out, { queryEmbeddingNorm: Number(queryNorms[j].toFixed(6)), similarity: Number(sims[j].toFixed(6)) });
+          if (e.query !== undefined) Object.assign(out, { queryEmbeddingNorm: Number(queryNorms[j].toFixed(6)), similarity: Number(sims[j].toFixed(6)) });
           console.log(JSON.stringify(out));
         });
       }
