@@ -201,7 +201,7 @@ function uri(schemes: Array<'s3' | 'https' | 'pvc'>, what: string) {
     [
       {
         rule: pats.map((p) => `self.matches(r'${p}')`).join(' || '),
-        message: `${what} must be a URI of the form ${human}`,
+        message: `must be a URI of the form ${human}`,
         check: (v: string) => pats.some((p) => re(p).test(v)),
       },
     ],
@@ -330,7 +330,9 @@ export const ScanParameters = immutable(
       .describe('Trigger-inversion parameters (EliBadCode steps B-D). Defaults are the reference implementation\'s.'),
     [
       {
-        rule: 'self.earlyStop.patience < self.iterations',
+        // Guarded: the API server checks the `default: {}` of parameters against this rule without
+        // applying the nested defaults first.
+        rule: '!has(self.earlyStop) || !has(self.earlyStop.patience) || !has(self.iterations) || self.earlyStop.patience < self.iterations',
         message: 'parameters.earlyStop.patience must be less than parameters.iterations',
         fieldPath: '.earlyStop.patience',
         check: (p) => p.earlyStop.patience < p.iterations,

@@ -1,0 +1,260 @@
+// The generated CRD against a real kube-apiserver: it becomes Established, the server's defaults
+// equal zod's, invalid manifests are refused at admission with readable messages, immutable fields
+// cannot change, and the status subresource and printer columns work.
+// First run on a machine pays the cold build of the binaries (scripts/k8s/build.sh).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadYaml } from '@kubernetes/client-node';
+import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { CRD_FILE } from '../crds/generate.ts';
+import { API_VERSION, BackdoorScanSpec, CRD_NAME, GROUP, KIND, PLURAL, VERSION } from '../crds/backdoorscan.ts';
+
+let cp: ControlPlane;
+let ca: Buffer;
+const ns = 'crd-test';
+const base = `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`;
+
+interface Resp {
+  status: number;
+  body: any;
+}
+
+/**
+ * Raw JSON requests: client-node's typed serializer maps wire names (x-kubernetes-validations) onto
+ * model fields and would silently drop what it does not know, so the CRD is sent as plain JSON.
+ */
+function kube(method: string, path: string, body?: unknown, contentType = 'application/json', accept = 'application/json'): Promise<Resp> {
+  return new Promise((res, rej) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      `${cp.server}${path}`,
+      {
+        method,
+        ca,
+        headers: {
+          Authorization: `Bearer ${cp.adminToken}`,
+          Accept: accept,
+          ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
+        },
+      },
+      (r) => {
+        let b = '';
+        r.setEncoding('utf8');
+        r.on('data', (d) => (b += d));
+        r.on('end', () => {
+          let parsed: unknown = b;
+          try {
+            parsed = JSON.parse(b);
+          } catch {
+            /* text */
+          }
+          res({ status: r.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    req.on('error', rej);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+/** Plain-data view of a YAML document (loadYaml maps documents that have a kind onto client models). */
+function parsePlain(text: string): any {
+  const wrapped = 'doc:\n' + text.split('\n').map((l) => (l === '' || l.startsWith('#') ? l : `  ${l}`)).join('\n');
+  return (loadYaml(wrapped) as { doc: unknown }).doc;
+}
+
+const example = () => parsePlain(readFileSync(new URL('../examples/backdoorscan.yaml', import.meta.url), 'utf8'));
+
+function manifest(name: string, spec: Record<string, unknown>) {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace: ns }, spec };
+}
+
+const minimal = {
+  task: 'defect',
+  model: { uri: 's3://models/codebert-devign/' },
+  data: { uri: 'pvc://datasets/devign/clean.jsonl' },
+  output: { uri: 's3://models/codebert-devign-clean/' },
+};
+
+before(async () => {
+  const t0 = Date.now();
+  cp = await startControlPlane({ log: (l) => console.log(`# ${l}`) });
+  ca = readFileSync(cp.caCertPath);
+  console.log(`# control plane up in ${Date.now() - t0} ms`);
+  const crd = parsePlain(readFileSync(CRD_FILE, 'utf8'));
+  const r = await kube('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  assert.equal(r.status, 201, `creating the CRD: ${JSON.stringify(r.body)}`);
+  const n = await kube('POST', '/api/v1/namespaces', { metadata: { name: ns } });
+  assert.equal(n.status, 201, JSON.stringify(n.body));
+}, { timeout: 40 * 60_000 });
+
+after(async () => {
+  await cp?.stop();
+});
+
+test('the CRD becomes Established with its names accepted', async () => {
+  let conds: Array<{ type: string; status: string; reason?: string; message?: string }> = [];
+  for (let i = 0; i < 100; i++) {
+    const r = await kube('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`);
+    conds = r.body.status?.conditions ?? [];
+    const est = conds.find((c) => c.type === 'Established');
+    if (est?.status === 'True') break;
+    await sleep(100);
+  }
+  const byType = Object.fromEntries(conds.map((c) => [c.type, c]));
+  assert.equal(byType.Established?.status, 'True', JSON.stringify(conds));
+  assert.equal(byType.NamesAccepted?.status, 'True', JSON.stringify(conds));
+  assert.notEqual(byType.NonStructuralSchema?.status, 'True', JSON.stringify(conds));
+  // Discovery serves the short name and category (kubectl get bds / kubectl get elibadcode).
+  let res: any;
+  for (let i = 0; i < 50; i++) {
+    const d = await kube('GET', `/apis/${GROUP}/${VERSION}`);
+    res = d.body.resources?.find((x: { name: string }) => x.name === PLURAL);
+    if (res) break;
+    await sleep(100);
+  }
+  assert.deepEqual(res.shortNames, ['bds']);
+  assert.deepEqual(res.categories, ['elibadcode']);
+  assert.ok((res.verbs as string[]).includes('patch'));
+});
+
+test('the example manifest is accepted and the server applies the same defaults as zod', async () => {
+  const m = example();
+  m.metadata.namespace = ns;
+  const r = await kube('POST', base, m);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const min = await kube('POST', base, manifest('minimal', minimal));
+  assert.equal(min.status, 201, JSON.stringify(min.body));
+  for (const [obj, input] of [
+    [r.body, m.spec],
+    [min.body, minimal],
+  ]) {
+    assert.deepEqual(obj.spec, BackdoorScanSpec.parse(input), 'server-side defaults differ from the zod defaults');
+  }
+  assert.equal(min.body.spec.parameters.beta, '0.15');
+  assert.deepEqual(min.body.spec.resources, { gpus: 1 });
+});
+
+const invalid: Array<[string, Record<string, unknown>, RegExp]> = [
+  ['ftp model URI', { ...minimal, model: { uri: 'ftp://host/model' } }, /spec\.model\.uri: Invalid value: "ftp:\/\/host\/model": must be a URI of the form s3:\/\/bucket\/key, https:\/\/host\/path or pvc:\/\/claim\/path/],
+  ['http data URI', { ...minimal, data: { uri: 'http://example.org/d.jsonl' } }, /spec\.data\.uri: .*must be a URI/],
+  ['https output URI', { ...minimal, output: { uri: 'https://example.org/out' } }, /spec\.output\.uri: .*s3:\/\/bucket\/key or pvc:\/\/claim\/path/],
+  ['bad sha256', { ...minimal, model: { uri: 's3://models/x', sha256: 'xyz' } }, /spec\.model\.sha256/],
+  ['unknown task', { ...minimal, task: 'summarize' }, /spec\.task: Unsupported value: "summarize": supported values: "defect", "clone", "search"/],
+  ['missing model', { task: 'defect', data: minimal.data, output: minimal.output }, /spec\.model: Required value/],
+  ['victim == target', { ...minimal, labels: { victim: 1, target: 1 } }, /spec\.labels\.target: Invalid value: .*labels\.victim and labels\.target must differ/],
+  ['labels on search', { ...minimal, task: 'search', labels: { victim: 1 } }, /spec\.labels: .*spec\.labels applies to the defect and clone tasks only/],
+  ['eliminate without output', { task: 'defect', model: minimal.model, data: minimal.data }, /spec\.output: Required value: spec\.output is required when spec\.eliminate is true/],
+  ['beta as a float', { ...minimal, parameters: { beta: 0.15 } }, /spec\.parameters\.beta: Invalid value: "number": spec\.parameters\.beta in body must be of type string/],
+  ['beta out of range', { ...minimal, parameters: { beta: '250' } }, /spec\.parameters\.beta: Invalid value: "250": must be a decimal at least 0 and at most 100/],
+  ['beta malformed', { ...minimal, parameters: { beta: '0.1.5' } }, /spec\.parameters\.beta in body should match/],
+  ['injection rate 0', { ...minimal, unlearning: { injectionRate: '0' } }, /spec\.unlearning\.injectionRate: .*must be a decimal greater than 0 and at most 1/],
+  ['trigger length 0', { ...minimal, parameters: { triggerLength: 0 } }, /spec\.parameters\.triggerLength: Invalid value: 0: spec\.parameters\.triggerLength in body should be greater than or equal to 1/],
+  ['patience >= iterations', { ...minimal, parameters: { iterations: 10, earlyStop: { patience: 10 } } }, /earlyStop\.patience must be less than parameters\.iterations/],
+  ['gpuProduct with 0 GPUs', { ...minimal, resources: { gpus: 0, gpuProduct: 'NVIDIA-H100-80GB-HBM3' } }, /resources\.gpuProduct needs resources\.gpus > 0/],
+  ['negative memory', { ...minimal, resources: { requests: { memory: '-1Gi' } } }, /spec\.resources\.requests\.memory/],
+  ['toleration Exists with value', { ...minimal, tolerations: [{ key: 'k', operator: 'Exists', value: 'v' }] }, /spec\.tolerations\[0\]\.value: .*a toleration with operator Exists must not set value/],
+  ['queue name not a label value', { ...minimal, queueName: 'bad queue' }, /spec\.queueName in body should match/],
+  ['too many attempts', { ...minimal, retry: { maxAttempts: 50 } }, /spec\.retry\.maxAttempts: Invalid value: 50/],
+  ['secret name invalid', { ...minimal, credentials: { secretName: 'Bad_Name' } }, /spec\.credentials\.secretName in body should match/],
+];
+
+test('invalid manifests are refused at admission with readable messages', async (t) => {
+  for (const [i, [name, spec, want]] of invalid.entries()) {
+    await t.test(name, async () => {
+      const r = await kube('POST', base, manifest(`bad-${i}`, spec));
+      assert.equal(r.status, 422, `accepted (${r.status}): ${JSON.stringify(r.body).slice(0, 300)}`);
+      const msg = String(r.body.message);
+      console.log(`# ${name}: ${msg}`);
+      assert.match(msg, want);
+    });
+  }
+});
+
+test('immutable fields cannot change; scheduling fields can', async (t) => {
+  const name = 'immutable';
+  const created = await kube('POST', base, manifest(name, { ...minimal, labels: { victim: 1 } }));
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const patch = (spec: unknown) => kube('PATCH', `${base}/${name}`, { spec }, 'application/merge-patch+json');
+  const refused: Array<[string, unknown, RegExp]> = [
+    ['model.uri', { model: { uri: 's3://models/other/' } }, /spec\.model: Forbidden: spec\.model is immutable; create a new BackdoorScan instead/],
+    ['model.sha256 added', { model: { sha256: 'a'.repeat(64) } }, /spec\.model is immutable/],
+    ['data', { data: { uri: 's3://datasets/other.jsonl' } }, /^[^[]*spec\.data: Forbidden: spec\.data is immutable/],
+    ['task', { task: 'clone' }, /spec\.task is immutable/],
+    ['labels changed', { labels: { victim: 0 } }, /spec\.labels is immutable/],
+    ['labels removed', { labels: null }, /spec\.labels cannot be added or removed after creation/],
+    ['parameters.topK', { parameters: { topK: 8 } }, /spec\.parameters is immutable/],
+    ['parameters.beta', { parameters: { beta: '0.3' } }, /spec\.parameters is immutable/],
+    ['eliminate', { eliminate: false }, /spec\.eliminate is immutable/],
+    ['unlearning', { unlearning: { epochs: 3 } }, /spec\.unlearning is immutable/],
+    ['output', { output: { uri: 's3://outputs/elsewhere/' } }, /^[^[]*spec\.output: Forbidden: spec\.output is immutable/],
+  ];
+  for (const [what, spec, want] of refused) {
+    await t.test(`refused: ${what}`, async () => {
+      const r = await patch(spec);
+      assert.equal(r.status, 422, `accepted: ${JSON.stringify(r.body?.spec ?? r.body).slice(0, 300)}`);
+      console.log(`# ${what}: ${r.body.message}`);
+      assert.match(String(r.body.message), want);
+    });
+  }
+  const allowed: Array<[string, unknown]> = [
+    ['suspend', { suspend: true }],
+    ['resources', { resources: { gpus: 2, requests: { memory: '64Gi' } } }],
+    ['tolerations', { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] }],
+    ['queueName', { queueName: 'other-queue' }],
+    ['workerImage', { workerImage: 'registry.example/elibadcode-worker:0.1.1' }],
+    ['activeDeadlineSeconds', { activeDeadlineSeconds: 3600 }],
+    ['retry', { retry: { maxAttempts: 5 } }],
+  ];
+  for (const [what, spec] of allowed) {
+    await t.test(`allowed: ${what}`, async () => {
+      const r = await patch(spec);
+      assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 400));
+    });
+  }
+  const after = await kube('GET', `${base}/${name}`);
+  assert.equal(after.body.spec.suspend, true);
+  assert.equal(after.body.metadata.generation, 1 + allowed.length);
+});
+
+test('status is a subresource: written only via /status, validated, shown in printer columns', async () => {
+  const name = 'with-status';
+  const c = await kube('POST', base, { ...manifest(name, minimal), status: { verdict: 'Backdoored' } });
+  assert.equal(c.status, 201);
+  assert.equal(c.body.status, undefined, 'status on create must be ignored');
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const status = {
+    observedGeneration: 1,
+    verdict: 'Backdoored',
+    targetLabel: 0,
+    victimLabel: 1,
+    triggers: { anchored: { tokenIds: [34603, 139], tokens: ['Test', 'o'], text: 'Testo' } },
+    metrics: { asrBefore: 0.9976, asrAfter: 0.0264, bestLoss: 0.012 },
+    conditions: [{ type: 'Succeeded', status: 'True', reason: 'BackdoorFound', message: 'done', lastTransitionTime: now, observedGeneration: 1 }],
+    attempts: 1,
+    jobName: 'with-status-1',
+  };
+  const s = await kube('PATCH', `${base}/${name}/status`, { status }, 'application/merge-patch+json');
+  assert.equal(s.status, 200, JSON.stringify(s.body).slice(0, 400));
+  assert.equal(s.body.metadata.generation, 1, 'status writes do not bump generation');
+  const bad = await kube('PATCH', `${base}/${name}/status`, { status: { verdict: 'Maybe' } }, 'application/merge-patch+json');
+  assert.equal(bad.status, 422);
+  assert.match(String(bad.body.message), /status\.verdict: Unsupported value: "Maybe"/);
+  const badCond = await kube('PATCH', `${base}/${name}/status`, { status: { conditions: [{ type: 'Failed', status: 'Yes', reason: 'x y', message: '', lastTransitionTime: 'yesterday' }] } }, 'application/merge-patch+json');
+  assert.equal(badCond.status, 422);
+  console.log(`# bad condition: ${badCond.body.message}`);
+  const table = await kube('GET', `${base}/${name}`, undefined, 'application/json', 'application/json;as=Table;v=v1;g=meta.k8s.io');
+  assert.equal(table.status, 200);
+  const cols = table.body.columnDefinitions.map((d: { name: string }) => d.name);
+  assert.deepEqual(cols.filter((_: string, i: number) => table.body.columnDefinitions[i].priority === 0), ['Name', 'Verdict', 'Trigger', 'ASR-After', 'Succeeded', 'Age']);
+  const row = Object.fromEntries(cols.map((n: string, i: number) => [n, table.body.rows[0].cells[i]]));
+  assert.equal(row.Verdict, 'Backdoored');
+  assert.equal(row.Trigger, 'Testo');
+  assert.equal(row['ASR-After'], 0.0264);
+  assert.equal(row.Succeeded, 'True');
+  assert.equal(row.Target, 0);
+});
