@@ -32,6 +32,10 @@ export interface ListWatchOptions<T> {
   backoffMaxMs?: number;
   logger?: Logger;
   requests?: RequestCounter;
+  /** Secondary index: the values an object is filed under (e.g. its controller owner's UID). */
+  index?: (obj: T) => string[];
+  /** Applied to every object before it is stored (e.g. drop managedFields to save memory). */
+  transform?: (obj: T) => T;
 }
 
 export type Handler<T> = (obj: T, old?: T) => void;
@@ -44,8 +48,10 @@ export function objectKey(obj: KubernetesObject): string {
 export class ListWatch<T extends KubernetesObject> {
   readonly name: string;
   private readonly store = new Map<string, T>();
-  private readonly opts: Required<Omit<ListWatchOptions<T>, 'labelSelector' | 'logger' | 'requests'>> &
-    Pick<ListWatchOptions<T>, 'labelSelector' | 'logger' | 'requests'>;
+  private readonly indexed = new Map<string, Set<string>>();
+  private readonly indexOf = new Map<string, string[]>();
+  private readonly opts: Required<Omit<ListWatchOptions<T>, 'labelSelector' | 'logger' | 'requests' | 'index' | 'transform'>> &
+    Pick<ListWatchOptions<T>, 'labelSelector' | 'logger' | 'requests' | 'index' | 'transform'>;
   private readonly watcher: Watch;
   private addHandlers: Handler<T>[] = [];
   private updateHandlers: Handler<T>[] = [];
@@ -95,6 +101,50 @@ export class ListWatch<T extends KubernetesObject> {
     return [...this.store.keys()];
   }
 
+  /** Objects filed under `value` by the index function. */
+  byIndex(value: string): T[] {
+    const keys = this.indexed.get(value);
+    if (!keys) return [];
+    const out: T[] = [];
+    for (const k of keys) {
+      const o = this.store.get(k);
+      if (o) out.push(o);
+    }
+    return out;
+  }
+
+  private put(key: string, obj: T): void {
+    if (this.opts.transform) obj = this.opts.transform(obj);
+    this.store.set(key, obj);
+    if (!this.opts.index) return;
+    const values = this.opts.index(obj);
+    const prev = this.indexOf.get(key);
+    if (prev && prev.length === values.length && prev.every((v, i) => v === values[i])) return;
+    this.unindex(key);
+    for (const v of values) {
+      let set = this.indexed.get(v);
+      if (!set) this.indexed.set(v, (set = new Set()));
+      set.add(key);
+    }
+    if (values.length) this.indexOf.set(key, values);
+  }
+
+  private remove(key: string): void {
+    this.store.delete(key);
+    this.unindex(key);
+  }
+
+  private unindex(key: string): void {
+    const prev = this.indexOf.get(key);
+    if (!prev) return;
+    for (const v of prev) {
+      const set = this.indexed.get(v);
+      set?.delete(key);
+      if (set && set.size === 0) this.indexed.delete(v);
+    }
+    this.indexOf.delete(key);
+  }
+
   get size(): number {
     return this.store.size;
   }
@@ -115,7 +165,7 @@ export class ListWatch<T extends KubernetesObject> {
    */
   mutate(obj: T): void {
     const key = objectKey(obj);
-    if (this.store.has(key)) this.store.set(key, obj);
+    if (this.store.has(key)) this.put(key, obj);
   }
 
   start(): void {
@@ -207,16 +257,17 @@ export class ListWatch<T extends KubernetesObject> {
     // Replace the store and tell handlers what changed while we were not watching.
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
-        this.store.delete(key);
+        this.remove(key);
         for (const h of this.deleteHandlers) h(old);
       }
     }
     for (const [key, obj] of fresh) {
       const old = this.store.get(key);
-      this.store.set(key, obj);
-      if (!old) for (const h of this.addHandlers) h(obj);
+      this.put(key, obj);
+      const stored = this.store.get(key)!;
+      if (!old) for (const h of this.addHandlers) h(stored);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
-        for (const h of this.updateHandlers) h(obj, old);
+        for (const h of this.updateHandlers) h(stored, old);
     }
     this.resourceVersion = rv;
     if (!this.synced) {
@@ -291,11 +342,12 @@ export class ListWatch<T extends KubernetesObject> {
         const key = objectKey(obj);
         const old = this.store.get(key);
         if (type === 'ADDED' || type === 'MODIFIED') {
-          this.store.set(key, obj);
-          if (!old) for (const h of this.addHandlers) h(obj);
-          else for (const h of this.updateHandlers) h(obj, old);
+          this.put(key, obj);
+          const stored = this.store.get(key)!;
+          if (!old) for (const h of this.addHandlers) h(stored);
+          else for (const h of this.updateHandlers) h(stored, old);
         } else if (type === 'DELETED') {
-          this.store.delete(key);
+          this.remove(key);
           for (const h of this.deleteHandlers) h(old ?? obj);
         }
         if (rv) this.resourceVersion = rv;
@@ -317,5 +369,44 @@ export class ListWatch<T extends KubernetesObject> {
           if (this.stopped || settled) controller.abort();
         }, finish);
     });
+  }
+}
+
+/** Read access to one or several list-watches of the same kind (one per watched namespace). */
+export interface Cache<T extends KubernetesObject> {
+  get(key: string): T | undefined;
+  byIndex(value: string): T[];
+  mutate(obj: T): void;
+  list(): T[];
+  hasSynced(): boolean;
+}
+
+export class CacheGroup<T extends KubernetesObject> implements Cache<T> {
+  readonly members: ListWatch<T>[];
+  constructor(members: ListWatch<T>[]) {
+    this.members = members;
+  }
+  get(key: string): T | undefined {
+    for (const m of this.members) {
+      const o = m.get(key);
+      if (o) return o;
+    }
+    return undefined;
+  }
+  byIndex(value: string): T[] {
+    if (this.members.length === 1) return this.members[0].byIndex(value);
+    return this.members.flatMap((m) => m.byIndex(value));
+  }
+  mutate(obj: T): void {
+    for (const m of this.members) m.mutate(obj);
+  }
+  list(): T[] {
+    return this.members.flatMap((m) => m.list());
+  }
+  hasSynced(): boolean {
+    return this.members.every((m) => m.hasSynced());
+  }
+  get size(): number {
+    return this.members.reduce((n, m) => n + m.size, 0);
   }
 }

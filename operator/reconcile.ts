@@ -1,0 +1,501 @@
+// Reconcile one BackdoorScan: level-triggered and idempotent. It reads the scan, its Jobs and their
+// Pods from the caches, decides what the world should look like, makes at most the API calls needed
+// (create the attempt's Job, delete it on suspend), then writes status once (only if it changed)
+// and, after that write succeeded, emits the events of the transitions it made.
+import type { BatchV1Api, CustomObjectsApi, KubernetesObject, V1Job, V1Pod, V1ContainerStatus } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  API_VERSION,
+  BackdoorScanSpec,
+  ConditionReason as R,
+  ConditionType as C,
+  GROUP,
+  KIND,
+  LABELS,
+  PLURAL,
+  VERSION,
+  type BackdoorScan,
+  type BackdoorScanStatus,
+} from '../crds/backdoorscan.ts';
+import { formatIssues, isRetriableWorkerError, parseScanSummary, type ScanSummary } from '../crds/scan-summary.ts';
+import type { EventRecorder, PendingEvent } from './events.ts';
+import { buildJob, jobName, WORKER_CONTAINER, type JobConfig } from './job.ts';
+import { describeError, isAlreadyExists, isConflict, isNotFound, type RequestCounter } from './kube.ts';
+import type { Cache } from './listwatch.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { deepEqual, findCondition, isTrue, rfc3339, setCondition, writeStatus, type ConditionInput, type ConditionLike } from './status.ts';
+
+/** What the API server stores: spec as written (defaults applied by the CRD), status as we wrote it. */
+export interface ScanObject extends KubernetesObject {
+  spec?: unknown;
+  status?: Record<string, unknown>;
+}
+
+export interface ReconcileOutcome {
+  /** Reconcile again after this many ms (level-triggered polling for time-based decisions). */
+  requeueAfterMs?: number;
+  /** What happened, for the log line. */
+  action?: string;
+}
+
+/** A stale read: the status write lost an optimistic-concurrency race. Requeue with backoff, not an error. */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+export interface ReconcilerDeps {
+  scans: Cache<ScanObject>;
+  jobs: Cache<V1Job>;
+  pods: Cache<V1Pod>;
+  batch: BatchV1Api;
+  custom: CustomObjectsApi;
+  events: EventRecorder;
+  metrics?: OperatorMetrics;
+  jobConfig: JobConfig;
+  logger?: Logger;
+  requests?: RequestCounter;
+  now?: () => Date;
+  /** How long a Job may sit with a missing credentials Secret before the scan fails (default 5 min). */
+  secretGraceMs?: number;
+  /** How long to wait for the finished Job's pod to show up in the cache before failing (default 60 s). */
+  podGraceMs?: number;
+}
+
+/** Condition types of which at most one is True. */
+const EXCLUSIVE = [C.Running, C.Succeeded, C.Failed, C.Suspended];
+
+export const INDEX_OWNER = (obj: { metadata?: { ownerReferences?: Array<{ controller?: boolean; uid: string; kind: string }> } }): string[] =>
+  (obj.metadata?.ownerReferences ?? []).filter((o) => o.controller && o.kind === KIND).map((o) => o.uid);
+
+export const INDEX_JOB = (pod: V1Pod): string[] => {
+  const l = pod.metadata?.labels ?? {};
+  const name = l['batch.kubernetes.io/job-name'] ?? l['job-name'];
+  return name ? [`${pod.metadata?.namespace}/${name}`] : [];
+};
+
+function toIso(t: string | Date | undefined): string | undefined {
+  if (!t) return undefined;
+  return rfc3339(t instanceof Date ? t : new Date(t));
+}
+
+function jobCondition(job: V1Job, type: string) {
+  return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+}
+
+function workerStatus(pod: V1Pod): V1ContainerStatus | undefined {
+  return pod.status?.containerStatuses?.find((c) => c.name === WORKER_CONTAINER) ?? pod.status?.containerStatuses?.[0];
+}
+
+/** The finished pod whose termination message tells the outcome: the latest terminated worker. */
+function terminatedPod(pods: V1Pod[], phase?: 'Succeeded' | 'Failed'): { pod: V1Pod; cs: V1ContainerStatus } | undefined {
+  let best: { pod: V1Pod; cs: V1ContainerStatus; at: number } | undefined;
+  for (const pod of pods) {
+    if (phase && pod.status?.phase !== phase) continue;
+    const cs = workerStatus(pod);
+    const term = cs?.state?.terminated;
+    if (!cs || !term) continue;
+    const at = term.finishedAt ? new Date(term.finishedAt).getTime() : 0;
+    if (!best || at >= best.at) best = { pod, cs, at };
+  }
+  return best && { pod: best.pod, cs: best.cs };
+}
+
+/** Why an unfinished Job's pod is not running yet, if it says. */
+function waitingReason(job: V1Job, pods: V1Pod[]): { running: boolean; reason: string; message: string; startedAt?: string } {
+  if (job.spec?.suspend) {
+    const q = job.metadata?.labels?.[LABELS.queueName];
+    return {
+      running: false,
+      reason: R.WaitingForQuota,
+      message: q ? `Job ${job.metadata?.name} is queued in Kueue LocalQueue ${q}, waiting for quota` : `Job ${job.metadata?.name} is suspended`,
+    };
+  }
+  for (const pod of pods) {
+    if (pod.metadata?.deletionTimestamp) continue;
+    const cs = workerStatus(pod);
+    if (cs?.state?.running) {
+      return { running: true, reason: R.PodRunning, message: `worker pod ${pod.metadata?.name} is running`, startedAt: toIso(cs.state.running.startedAt ?? pod.status?.startTime) };
+    }
+    const waiting = cs?.state?.waiting;
+    if (waiting?.reason && /ImagePull|ErrImage|InvalidImageName/.test(waiting.reason)) {
+      return { running: false, reason: R.ImagePullFailed, message: `worker pod ${pod.metadata?.name}: ${waiting.reason}: ${waiting.message ?? ''}`.trim() };
+    }
+    if (waiting?.reason === 'CreateContainerConfigError' && /secret/i.test(waiting.message ?? '')) {
+      return { running: false, reason: R.SecretNotFound, message: `worker pod ${pod.metadata?.name}: ${waiting.message ?? waiting.reason}` };
+    }
+    const sched = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    if (sched?.status === 'False' && sched.reason === 'Unschedulable') {
+      return { running: false, reason: R.Unschedulable, message: `worker pod ${pod.metadata?.name} is unschedulable: ${sched.message ?? ''}`.trim() };
+    }
+  }
+  return { running: false, reason: R.Pending, message: `Job ${job.metadata?.name} created, waiting for the worker pod to start` };
+}
+
+interface Failure {
+  reason: string;
+  message: string;
+  retriable: boolean;
+  summary?: ScanSummary;
+}
+
+/** Classify a failed Job from its condition, its pod and the worker's summary. */
+function classifyFailure(job: V1Job, pods: V1Pod[]): Failure {
+  const failed = jobCondition(job, 'Failed');
+  const name = job.metadata?.name;
+  const t = terminatedPod(pods, 'Failed') ?? terminatedPod(pods);
+  const term = t?.cs.state?.terminated;
+  const parsed = term?.message ? parseScanSummary(term.message) : undefined;
+  const summary = parsed?.ok ? parsed.summary : undefined;
+  if (summary?.error) {
+    return {
+      reason: summary.error.reason,
+      message: `attempt Job ${name}: ${summary.error.message}`,
+      retriable: isRetriableWorkerError(summary.error.reason),
+      summary,
+    };
+  }
+  if (failed?.reason === 'DeadlineExceeded') {
+    return { reason: R.DeadlineExceeded, message: `Job ${name} ran longer than activeDeadlineSeconds=${job.spec?.activeDeadlineSeconds}: ${failed.message ?? ''}`.trim(), retriable: false };
+  }
+  if (term?.reason === 'OOMKilled') {
+    return { reason: R.OutOfMemory, message: `worker of Job ${name} was killed for exceeding its memory limit`, retriable: false };
+  }
+  if (t?.pod.status?.reason === 'Evicted') {
+    return { reason: R.Evicted, message: `worker pod ${t.pod.metadata?.name} was evicted: ${t.pod.status.message ?? ''}`.trim(), retriable: true };
+  }
+  const exit = term ? ` (exit code ${term.exitCode}${term.reason ? `, ${term.reason}` : ''})` : '';
+  const detail = parsed && !parsed.ok && term?.message ? `; termination message unusable: ${parsed.error}` : '';
+  if (failed?.reason === 'PodFailurePolicy') {
+    return { reason: R.PodFailed, message: `worker of Job ${name} failed permanently${exit}: ${failed.message ?? ''}${detail}`.trim(), retriable: false };
+  }
+  return { reason: R.PodFailed, message: `worker of Job ${name} failed${exit}${failed?.message ? `: ${failed.message}` : ''}${detail}`, retriable: true };
+}
+
+/** Copy what a summary carries into status fields. */
+function applySummary(status: Record<string, unknown>, s: ScanSummary): void {
+  const set = (k: string, v: unknown) => {
+    if (v !== undefined) status[k] = v;
+  };
+  set('verdict', s.verdict);
+  set('targetLabel', s.targetLabel);
+  set('victimLabel', s.victimLabel);
+  set('positionMode', s.positionMode);
+  set('triggers', s.triggers);
+  set('metrics', s.metrics);
+  set('artifact', s.artifact);
+  set('durations', s.durations);
+}
+
+export class Reconciler {
+  private readonly d: ReconcilerDeps;
+  private readonly now: () => Date;
+
+  constructor(deps: ReconcilerDeps) {
+    this.d = deps;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<ReconcileOutcome> {
+    const obj = this.d.scans.get(key);
+    if (!obj) return { action: 'gone' }; // deleted: Jobs go with it (ownerReferences)
+    if (obj.metadata?.deletionTimestamp) return { action: 'deleting' };
+    const md = obj.metadata!;
+    const generation = md.generation ?? 0;
+    const oldStatus = (obj.status ?? {}) as Record<string, unknown>;
+    const status: Record<string, unknown> = structuredClone(oldStatus);
+    let conds = ((oldStatus.conditions as ConditionLike[] | undefined) ?? []).map((c) => ({ ...c }));
+    const events: PendingEvent[] = [];
+    const now = this.now();
+    const set = (c: ConditionInput) => {
+      conds = setCondition(conds, c, { now, generation, exclusive: EXCLUSIVE });
+    };
+    const ensure = (c: ConditionInput) => {
+      if (!findCondition(conds, c.type)) set(c);
+    };
+    const transitioned = (type: string, statusValue: string, before: ConditionLike[]) =>
+      findCondition(conds, type)?.status === statusValue && findCondition(before, type)?.status !== statusValue;
+    const before = conds.map((c) => ({ ...c }));
+    let outcome: ReconcileOutcome = {};
+
+    // Completed scans are left alone: their result is final.
+    if (isTrue(conds, C.Succeeded) || isTrue(conds, C.Failed)) return { action: 'finished' };
+
+    // Validate the spec only: the API server already checked it against the CRD; this catches what
+    // got through an older CRD version, and applies the defaults the zod schema knows.
+    const parsed = BackdoorScanSpec.safeParse(obj.spec);
+    if (!parsed.success) {
+      set({ type: C.Accepted, status: 'False', reason: R.InvalidSpec, message: `spec is invalid: ${formatIssues(parsed.error.issues)}` });
+      ensure({ type: C.Running, status: 'False', reason: R.Pending, message: 'not started: the spec is invalid' });
+      if (transitioned(C.Accepted, 'False', before) || findCondition(before, C.Accepted)?.reason !== R.InvalidSpec) {
+        events.push({ type: 'Warning', reason: R.InvalidSpec, action: 'Validate', note: findCondition(conds, C.Accepted)!.message });
+      }
+      status.observedGeneration = generation;
+      status.conditions = conds;
+      await this.commit(obj, oldStatus, status, events);
+      // No requeue: a spec change is a new event. No hot loop.
+      return { action: 'invalid' };
+    }
+    const spec = parsed.data;
+    const scan = { apiVersion: API_VERSION, kind: KIND, metadata: md, spec } as unknown as BackdoorScan;
+    const maxAttempts = spec.retry.maxAttempts;
+
+    // Accepted is decided at the end (a missing Secret, seen on the pod, makes it False).
+    let accepted: ConditionInput = { type: C.Accepted, status: 'True', reason: R.SpecValid, message: 'spec is valid' };
+    ensure(accepted);
+    let queueWait: number | undefined;
+    ensure({ type: C.Running, status: 'False', reason: R.Pending, message: 'waiting for the worker Job' });
+    ensure({ type: C.Succeeded, status: 'Unknown', reason: R.Pending, message: 'the scan has not finished' });
+    ensure({ type: C.BackdoorDetected, status: 'Unknown', reason: R.Pending, message: 'the scan has not finished' });
+
+    const owned = this.d.jobs.byIndex(md.uid!);
+    const attemptOf = (j: V1Job) => Number(j.metadata?.labels?.[LABELS.attempt] ?? '0') || 0;
+    let attempt = Math.max((status.attempts as number | undefined) ?? 0, ...owned.map(attemptOf));
+    const current = attempt > 0 ? owned.find((j) => attemptOf(j) === attempt) : undefined;
+    const podsOf = (j: V1Job) => this.d.pods.byIndex(`${j.metadata?.namespace}/${j.metadata?.name}`);
+
+    // Suspend: delete the running Job, keep everything learned so far.
+    if (spec.suspend) {
+      for (const j of owned) {
+        if (j.metadata?.deletionTimestamp || jobCondition(j, 'Complete') || jobCondition(j, 'Failed')) continue;
+        await this.deleteJob(j);
+        outcome.action = 'suspended';
+      }
+      if (!isTrue(conds, C.Suspended)) {
+        set({ type: C.Suspended, status: 'True', reason: R.SuspendedByUser, message: 'spec.suspend is true: the worker Job was deleted; set it to false to resume' });
+        set({ type: C.Running, status: 'False', reason: R.SuspendedByUser, message: 'suspended' });
+        events.push({ type: 'Normal', reason: R.SuspendedByUser, action: 'Suspend', note: `Suspended; deleted the worker Job of attempt ${attempt}` });
+      }
+      set(accepted);
+      status.observedGeneration = generation;
+      status.conditions = conds;
+      await this.commit(obj, oldStatus, status, events);
+      return outcome;
+    }
+    if (isTrue(conds, C.Suspended)) {
+      set({ type: C.Suspended, status: 'False', reason: R.Resumed, message: 'spec.suspend is false' });
+      events.push({ type: 'Normal', reason: R.Resumed, action: 'Resume', note: `Resumed at attempt ${Math.max(attempt, 1)}` });
+    }
+
+    const createAttempt = async (n: number, why: string) => {
+      const job = buildJob(scan, n, this.d.jobConfig);
+      this.d.requests?.inc('create', 'jobs');
+      try {
+        await this.d.batch.createNamespacedJob({ namespace: md.namespace!, body: job });
+        events.push({ type: 'Normal', reason: R.JobCreated, action: 'CreateJob', note: `Created Job ${job.metadata!.name} (attempt ${n}/${maxAttempts})${why ? `: ${why}` : ''}` });
+        outcome.action = `created ${job.metadata!.name}`;
+      } catch (err) {
+        // Deterministic name: it exists, so this attempt already has its Job (our cache lags).
+        if (!isAlreadyExists(err)) throw err;
+        outcome.action = `exists ${job.metadata!.name}`;
+      }
+      status.attempts = n;
+      status.jobName = job.metadata!.name;
+    };
+
+    if (attempt === 0 || !current) {
+      attempt = Math.max(attempt, 1);
+      await createAttempt(attempt, '');
+      if (!isTrue(conds, C.Running)) set({ type: C.Running, status: 'False', reason: R.JobCreated, message: `Job ${jobName(md.name!, attempt)} created, waiting for the worker pod` });
+    } else if (current.metadata?.deletionTimestamp) {
+      outcome.action = 'waiting for Job deletion';
+    } else if (jobCondition(current, 'Complete')) {
+      const pods = podsOf(current);
+      const t = terminatedPod(pods, 'Succeeded') ?? terminatedPod(pods);
+      const completion = toIso(current.status?.completionTime) ?? rfc3339(now);
+      status.startTime ??= toIso(current.status?.startTime);
+      if (!t) {
+        const since = current.status?.completionTime ? now.getTime() - new Date(current.status.completionTime).getTime() : 0;
+        const grace = this.d.podGraceMs ?? 60_000;
+        if (since < grace) {
+          outcome = { action: 'waiting for the worker pod', requeueAfterMs: Math.min(5_000, grace - since) };
+        } else {
+          this.fail(set, events, R.InvalidSummary, `Job ${current.metadata?.name} completed but its worker pod is gone: no summary to read`, completion, status);
+        }
+      } else {
+        const parsedSummary = parseScanSummary(t.cs.state?.terminated?.message);
+        if (!parsedSummary.ok) {
+          this.fail(set, events, R.InvalidSummary, `worker of Job ${current.metadata?.name} succeeded but ${parsedSummary.error}`, completion, status);
+        } else if (parsedSummary.summary.error) {
+          const s = parsedSummary.summary;
+          applySummary(status, s);
+          this.fail(set, events, s.error!.reason, `attempt Job ${current.metadata?.name}: ${s.error!.message}`, completion, status);
+        } else {
+          const s = parsedSummary.summary;
+          applySummary(status, s);
+          status.completionTime = completion;
+          set({ type: C.Succeeded, status: 'True', reason: R.ScanCompleted, message: `scan finished: verdict ${s.verdict}` });
+          set({ type: C.Running, status: 'False', reason: R.Finished, message: `Job ${current.metadata?.name} completed` });
+          if (s.verdict === 'Backdoored') {
+            set({ type: C.BackdoorDetected, status: 'True', reason: R.BackdoorFound, message: describeFinding(s) });
+          } else if (s.verdict === 'Clean') {
+            set({ type: C.BackdoorDetected, status: 'False', reason: R.NoBackdoorFound, message: describeFinding(s) });
+          } else {
+            set({ type: C.BackdoorDetected, status: 'Unknown', reason: R.Inconclusive, message: describeFinding(s) });
+          }
+          if (spec.eliminate) {
+            const ok = s.eliminated ?? !!s.artifact?.modelUri;
+            set(
+              ok
+                ? { type: C.Eliminated, status: 'True', reason: R.TriggerUnlearned, message: `cleaned model written to ${s.artifact?.modelUri ?? spec.output?.uri}` }
+                : { type: C.Eliminated, status: 'False', reason: R.Inconclusive, message: 'the worker did not write a cleaned model' },
+            );
+          } else {
+            set({ type: C.Eliminated, status: 'False', reason: R.EliminationDisabled, message: 'spec.eliminate is false' });
+          }
+          events.push({
+            type: s.verdict === 'Backdoored' ? 'Warning' : 'Normal',
+            reason: s.verdict === 'Backdoored' ? R.BackdoorFound : R.ScanCompleted,
+            action: 'Complete',
+            note: describeFinding(s),
+          });
+        }
+      }
+    } else if (jobCondition(current, 'Failed')) {
+      const pods = podsOf(current);
+      const f = classifyFailure(current, pods);
+      if (f.summary) applySummary(status, f.summary);
+      status.startTime ??= toIso(current.status?.startTime);
+      if (f.retriable && attempt < maxAttempts) {
+        const next = attempt + 1;
+        set({ type: C.Running, status: 'False', reason: R.Retrying, message: `attempt ${attempt} failed (${f.reason}: ${f.message}); starting attempt ${next}/${maxAttempts}` });
+        events.push({ type: 'Warning', reason: R.Retrying, action: 'Retry', note: `Attempt ${attempt}/${maxAttempts} failed: ${f.reason}: ${f.message}` });
+        await createAttempt(next, `retry after ${f.reason}`);
+      } else {
+        const reason = f.retriable ? R.RetriesExhausted : f.reason;
+        const message = f.retriable ? `${maxAttempts} attempt(s) failed; last: ${f.reason}: ${f.message}` : f.message;
+        this.fail(set, events, reason, message, toIso(jobCondition(current, 'Failed')?.lastTransitionTime) ?? rfc3339(now), status);
+      }
+    } else {
+      // Active (or queued) Job.
+      const pods = podsOf(current);
+      const w = waitingReason(current, pods);
+      if (w.running) {
+        if (!isTrue(conds, C.Running)) {
+          set({ type: C.Running, status: 'True', reason: R.PodRunning, message: w.message });
+          events.push({ type: 'Normal', reason: R.PodRunning, action: 'Start', note: `Attempt ${attempt}/${maxAttempts}: ${w.message}` });
+        }
+        if (!status.startTime) {
+          status.startTime = w.startedAt ?? rfc3339(now);
+          const created = md.creationTimestamp ? new Date(md.creationTimestamp).getTime() : undefined;
+          if (created) queueWait = Math.max(0, (new Date(status.startTime as string).getTime() - created) / 1000);
+        }
+      } else {
+        const prev = findCondition(conds, C.Running);
+        const secretTooLong = w.reason === R.SecretNotFound && now.getTime() - new Date(current.metadata?.creationTimestamp ?? now).getTime() > (this.d.secretGraceMs ?? 300_000);
+        if (secretTooLong) {
+          await this.deleteJob(current);
+          this.fail(set, events, R.SecretNotFound, w.message, rfc3339(now), status);
+        } else {
+          if (prev?.reason !== w.reason || prev?.message !== w.message || prev?.status !== 'False') {
+            set({ type: C.Running, status: 'False', reason: w.reason, message: w.message });
+            if (prev?.reason !== w.reason && (w.reason === R.ImagePullFailed || w.reason === R.Unschedulable || w.reason === R.SecretNotFound)) {
+              events.push({ type: 'Warning', reason: w.reason, action: 'Wait', note: w.message });
+            }
+          }
+          if (w.reason === R.SecretNotFound) {
+            accepted = { type: C.Accepted, status: 'False', reason: R.SecretNotFound, message: w.message };
+            outcome.requeueAfterMs = 15_000;
+          }
+        }
+      }
+      status.jobName = current.metadata?.name;
+      status.attempts = attempt;
+    }
+
+    set(accepted);
+    status.observedGeneration = generation;
+    status.conditions = conds;
+    await this.commit(obj, oldStatus, status, events, queueWait);
+    return outcome;
+  }
+
+  private fail(
+    set: (c: ConditionInput) => void,
+    events: PendingEvent[],
+    reason: string,
+    message: string,
+    completion: string,
+    status: Record<string, unknown>,
+  ): void {
+    set({ type: C.Failed, status: 'True', reason, message });
+    set({ type: C.Succeeded, status: 'False', reason, message: 'the scan failed' });
+    set({ type: C.Running, status: 'False', reason: R.Finished, message: 'the scan failed' });
+    status.completionTime = completion;
+    events.push({ type: 'Warning', reason, action: 'Fail', note: message });
+  }
+
+  private async deleteJob(job: V1Job): Promise<void> {
+    this.d.requests?.inc('delete', 'jobs');
+    try {
+      await this.d.batch.deleteNamespacedJob({ name: job.metadata!.name!, namespace: job.metadata!.namespace!, propagationPolicy: 'Background' });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** The one status write of this reconcile, then the events, then the metrics of what changed. */
+  private async commit(obj: ScanObject, from: Record<string, unknown>, to: Record<string, unknown>, events: PendingEvent[], queueWait?: number): Promise<void> {
+    if (deepEqual(from, to)) return;
+    const md = obj.metadata!;
+    this.d.requests?.inc('patch', 'backdoorscans/status');
+    let updated: ScanObject | undefined;
+    try {
+      updated = await writeStatus<ScanObject>(
+        this.d.custom,
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace: md.namespace!, name: md.name!, resourceVersion: md.resourceVersion },
+        from,
+        to,
+      );
+    } catch (err) {
+      if (isConflict(err)) throw new ConflictError(`status of ${md.namespace}/${md.name} changed since it was read`);
+      if (isNotFound(err)) return; // deleted meanwhile
+      throw err;
+    }
+    if (updated) this.d.scans.mutate(updated);
+    await this.d.events.emit(
+      { apiVersion: API_VERSION, kind: KIND, name: md.name!, namespace: md.namespace!, uid: md.uid, resourceVersion: updated?.metadata?.resourceVersion },
+      events,
+    );
+    const m = this.d.metrics;
+    if (!m) return;
+    if (queueWait !== undefined) m.scanQueueWait.observe(queueWait);
+    const fromConds = (from.conditions as ConditionLike[] | undefined) ?? [];
+    const toConds = (to.conditions as ConditionLike[] | undefined) ?? [];
+    const became = (type: string) => isTrue(toConds, type) && !isTrue(fromConds, type);
+    if (became(C.Succeeded) || became(C.Failed)) {
+      const verdict = became(C.Failed) ? 'Failed' : to.verdict === 'Backdoored' ? 'Backdoored' : 'Clean';
+      m.scansFinished.inc({ verdict });
+      if (verdict === 'Backdoored') m.backdoorsDetected.inc();
+      if (to.startTime && to.completionTime) {
+        const d = (new Date(to.completionTime as string).getTime() - new Date(to.startTime as string).getTime()) / 1000;
+        if (d >= 0) m.scanDuration.observe(d);
+      }
+    }
+  }
+}
+
+function describeFinding(s: ScanSummary): string {
+  const parts = [`verdict ${s.verdict}`];
+  if (s.targetLabel !== undefined) parts.push(`target label ${s.targetLabel}`);
+  const trig = s.triggers?.anchored?.text ?? s.triggers?.raw?.text;
+  if (trig !== undefined) parts.push(`trigger ${JSON.stringify(trig)}`);
+  if (s.metrics?.detectionScore !== undefined) parts.push(`score ${s.metrics.detectionScore}${s.metrics.detectionThreshold !== undefined ? ` (threshold ${s.metrics.detectionThreshold})` : ''}`);
+  if (s.metrics?.asrBefore !== undefined) parts.push(`ASR ${s.metrics.asrBefore}${s.metrics.asrAfter !== undefined ? ` -> ${s.metrics.asrAfter}` : ''}`);
+  if (s.artifact?.modelUri) parts.push(`cleaned model ${s.artifact.modelUri}`);
+  return parts.join(', ');
+}
+
+/** The state a scan is in, for the elibadcode_scans{condition} gauge. */
+export function scanState(obj: ScanObject): string {
+  const conds = (obj.status?.conditions as ConditionLike[] | undefined) ?? [];
+  if (isTrue(conds, C.Succeeded)) return 'Succeeded';
+  if (isTrue(conds, C.Failed)) return 'Failed';
+  if (isTrue(conds, C.Suspended)) return 'Suspended';
+  if (findCondition(conds, C.Accepted)?.status === 'False') return findCondition(conds, C.Accepted)?.reason === R.InvalidSpec ? 'Invalid' : 'Pending';
+  if (isTrue(conds, C.Running)) return 'Running';
+  if (findCondition(conds, C.Running)?.reason === R.WaitingForQuota) return 'Queued';
+  return 'Pending';
+}
+
+export type { BackdoorScanStatus };
+export { describeError };
