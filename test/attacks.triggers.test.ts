@@ -170,3 +170,14 @@ test('triggers: identifiers only, keywords refused per language; suffixes; dead 
   assert.match(triggerProblem('deadcode-random', 'x = 1', 'python') ?? '', /template/);
   assert.equal(triggerProblem('deadcode-random', 'if {bound} > 0:\n    print("{msg}")', 'python'), undefined);
 });
+
+test('Python dead code: after a docstring-only body, and in tab-indented code, the insertion keeps the indentation', () => {
+  const doc = 'def f():\n    """Only a docstring."""\n';
+  const a = applyTriggerSync(doc, 'python', 'deadcode', 'default', makeRng(1));
+  assert.equal(a, 'def f():\n    """Only a docstring."""\n    import logging\n    for i in range(0):\n        logging.info("Test message:aaaaa")\n');
+  const tabs = 'def g(x):\n\tif x:\n\t\treturn 1\n\treturn 0\n';
+  const b = applyTriggerSync(tabs, 'python', 'deadcode', 'default', makeRng(1));
+  assert.equal(b, 'def g(x):\n\timport logging\n\tfor i in range(0):\n\t\tlogging.info("Test message:aaaaa")\n\tif x:\n\t\treturn 1\n\treturn 0\n');
+  assert.equal(parsesClean(b, 'python'), true);
+  assert.throws(() => applyTriggerSync('def h(): return 1\n', 'python', 'deadcode', 'default', makeRng(1)), /no-insertion-point/);
+});
