@@ -162,6 +162,18 @@ test('stop() kills the processes and removes the temp dir', async () => {
   await cp.stop(); // idempotent
 });
 
+test('a failed start throws with the tail of the failing component\'s log and leaves nothing behind', async () => {
+  let dir = '';
+  await assert.rejects(startControlPlane({ apiServerArgs: ['--no-such-flag=1'] }), (e: Error) => {
+    assert.match(e.message, /kube-apiserver exited during start-up/);
+    assert.match(e.message, /unknown flag: --no-such-flag/);
+    dir = /(\S*elibadcode-cp-[^/\s]+)/.exec(e.message)?.[1] ?? '';
+    return true;
+  });
+  assert.ok(dir, 'the error names the control plane dir');
+  assert.equal(existsSync(dir), false);
+});
+
 async function fetchReadyz(c: ControlPlane): Promise<string> {
   const { request } = await import('node:https');
   return await new Promise((res, rej) => {

@@ -331,7 +331,10 @@ async function startOnce(bin: string, withKCM: boolean, opts: StartOptions, log:
   liveDirs.add(dir);
   const pki = join(dir, 'pki');
   const procs: Tracked[] = [];
-  const watchdog = startWatchdog(dir);
+  // Debugging aid: keep certs, kubeconfig and logs after stop() (and after a failed start).
+  const keepDir = !!process.env.ELIBADCODE_KEEP_CONTROLPLANE_DIR;
+  if (keepDir) liveDirs.delete(dir);
+  const watchdog = startWatchdog(keepDir ? '/nonexistent-elibadcode-keep' : dir);
   let stopped = false;
 
   const stop = async () => {
@@ -353,8 +356,9 @@ async function startOnce(bin: string, withKCM: boolean, opts: StartOptions, log:
       clearInterval(keepAlive);
     }
     watchdog.disarm();
-    rmSync(dir, { recursive: true, force: true });
     liveDirs.delete(dir);
+    if (keepDir) log(`keeping ${dir} (ELIBADCODE_KEEP_CONTROLPLANE_DIR)`);
+    else rmSync(dir, { recursive: true, force: true });
   };
 
   try {
