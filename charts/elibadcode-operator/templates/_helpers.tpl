@@ -12,12 +12,20 @@
 {{- end -}}
 {{- end -}}
 
-{{- define "elibadcode.labels" -}}
+{{/* Labels shared by every object of the release (no component). */}}
+{{- define "elibadcode.commonLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-{{ include "elibadcode.selectorLabels" . }}
+app.kubernetes.io/name: {{ include "elibadcode.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: elibadcode
+{{- end -}}
+
+{{/* Labels of the operator's objects. */}}
+{{- define "elibadcode.labels" -}}
+{{ include "elibadcode.commonLabels" . }}
+app.kubernetes.io/component: operator
 {{- end -}}
 
 {{- define "elibadcode.selectorLabels" -}}
