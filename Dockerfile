@@ -74,9 +74,13 @@ COPY --chown=0:0 package.json ./
 COPY --chown=0:0 bin/ ./bin/
 COPY --chown=0:0 worker/ ./worker/
 COPY --chown=0:0 crds/*.ts ./crds/
+# `elibadcode` on PATH: the operator's Job sets command: [elibadcode] and args: [scan, ...]. Node
+# resolves the symlinked main module to its real path, so bin/'s relative imports keep working.
 RUN mkdir -p /scratch && chmod 1777 /scratch \
- && node -e "process.versions.node.split('.')[0] >= 24 || process.exit(1)"
+ && chmod 0755 /app/bin/elibadcode.js \
+ && ln -s /app/bin/elibadcode.js /usr/local/bin/elibadcode \
+ && elibadcode --help >/dev/null
 USER 65532:65532
-# The operator's Job runs `elibadcode scan ...` and reads the summary from /dev/termination-log.
-ENTRYPOINT ["node", "bin/elibadcode.js"]
+# The Job mounts emptyDirs on /scratch and /tmp and reads the summary from /dev/termination-log.
+ENTRYPOINT ["elibadcode"]
 CMD ["--help"]
