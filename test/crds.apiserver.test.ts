@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadYaml } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 import { CRD_FILE } from '../crds/generate.ts';
-import { API_VERSION, BackdoorScanSpec, CRD_NAME, GROUP, KIND, PLURAL, VERSION } from '../crds/backdoorscan.ts';
+import { API_VERSION, BackdoorScanSpec, BackdoorScanStatus, CRD_NAME, GROUP, KIND, PLURAL, VERSION } from '../crds/backdoorscan.ts';
 
 let cp: ControlPlane;
 let ca: Buffer;
@@ -257,4 +257,73 @@ test('status is a subresource: written only via /status, validated, shown in pri
   assert.equal(row['ASR-After'], 0.0264);
   assert.equal(row.Succeeded, 'True');
   assert.equal(row.Target, 0);
+});
+
+test('no field is pruned: a spec and a status that set every field round-trip unchanged', async () => {
+  const hex = (c: string) => c.repeat(64);
+  const trig = (text: string) => ({ tokenIds: [34603, 139], tokens: ['Test', 'o'], text });
+  const spec = {
+    task: 'clone',
+    model: { uri: 'https://models.example/org/m/resolve/main', sha256: hex('a') },
+    data: { uri: 's3://datasets/bcb/clean.jsonl', sha256: hex('b') },
+    labels: { victim: 1, target: 0 },
+    parameters: {
+      triggerLength: 4, targetLength: 2, topK: 32, candidates: 16, iterations: 50, inversionSamples: 20, beta: '0.2',
+      positionMode: 'Fixed', fixedPosition: 10, seed: 7, detectionThreshold: '2.5', earlyStop: { patience: 5, lossBelow: '0.01' },
+    },
+    eliminate: true,
+    unlearning: {
+      data: { uri: 'pvc://datasets/bcb/unlearn.jsonl', sha256: hex('c') }, injectionRate: '0.3', learningRate: '1e-4', epochs: 2,
+      batchSize: 16, warmupRatio: '0.05', gradientClip: '0.5', weightDecay: '0.01', seed: 1, trainable: 'All',
+    },
+    output: { uri: 'pvc://outputs/bcb-clean', reportUri: 's3://reports/bcb.json' },
+    credentials: { secretName: 'creds', keys: ['AWS_ACCESS_KEY_ID', 'HF_TOKEN'] },
+    resources: {
+      gpus: 2, gpuResourceName: 'amd.com/gpu', gpuProduct: 'MI300X',
+      requests: { cpu: '3500m', memory: '24Gi', 'ephemeral-storage': '50Gi' }, limits: { cpu: 8, memory: '32Gi', 'ephemeral-storage': '60Gi' },
+    },
+    nodeSelector: { 'topology.kubernetes.io/zone': 'eu-west-1a' },
+    tolerations: [{ key: 'amd.com/gpu', operator: 'Exists', effect: 'NoSchedule', tolerationSeconds: 60 }],
+    priorityClassName: 'batch-low',
+    queueName: 'team-a',
+    activeDeadlineSeconds: 7200,
+    retry: { maxAttempts: 2 },
+    suspend: true,
+    workerImage: 'registry.example/elibadcode/worker@sha256:' + hex('d'),
+    ttlSecondsAfterFinished: 600,
+  };
+  const parsedSpec = BackdoorScanSpec.parse(spec);
+  assert.deepEqual(parsedSpec, spec, 'the fixture must set every field already (no zod defaults added)');
+  const c = await kube('POST', base, manifest('everything', spec));
+  assert.equal(c.status, 201, JSON.stringify(c.body).slice(0, 500));
+  assert.deepEqual(c.body.spec, spec);
+
+  const t = '2026-11-25T09:00:00Z';
+  const status = {
+    observedGeneration: 1,
+    conditions: [
+      { type: 'Accepted', status: 'True', reason: 'SpecValid', message: '', lastTransitionTime: t, observedGeneration: 1 },
+      { type: 'Succeeded', status: 'True', reason: 'BackdoorFound', message: 'ok', lastTransitionTime: '2026-11-25T10:00:00.123456Z', observedGeneration: 1 },
+    ],
+    verdict: 'Backdoored',
+    targetLabel: 0,
+    victimLabel: 1,
+    positionMode: 'SampleSpecific',
+    triggers: { raw: trig('Testo'), anchored: trig('Testo'), query: trig('file') },
+    metrics: {
+      bestLoss: 0.0123, detectionScore: 4.5, detectionThreshold: 2.5, asrBefore: 0.9976, asrAfter: 0.0264, knownTriggerAsrBefore: 1,
+      knownTriggerAsrAfter: 0, accuracyBefore: 0.63, accuracyAfter: 0.6299, f1Before: 0.9, f1After: 0.89, mrrBefore: 0.3, mrrAfter: 0.29,
+    },
+    artifact: { modelUri: 'pvc://outputs/bcb-clean', sha256: hex('e'), reportUri: 's3://reports/bcb.json' },
+    durations: { totalSeconds: 3600.5, downloadSeconds: 10, scanSeconds: 3000, eliminateSeconds: 500, evaluateSeconds: 80, uploadSeconds: 10.5 },
+    startTime: t,
+    completionTime: t,
+    attempts: 1,
+    jobName: 'everything-1',
+    progress: { stage: 'Done', option: '1->0 SampleSpecific', iteration: 50, totalIterations: 50, bestLoss: 0.0123, updatedAt: t },
+  };
+  assert.deepEqual(BackdoorScanStatus.parse(status), status);
+  const s = await kube('PATCH', `${base}/everything/status`, { status }, 'application/merge-patch+json');
+  assert.equal(s.status, 200, JSON.stringify(s.body).slice(0, 500));
+  assert.deepEqual(s.body.status, status);
 });
