@@ -260,6 +260,10 @@ export class Reconciler {
         await this.deleteJob(j);
         outcome.action = 'suspended';
       }
+      if (attempt > 0) {
+        status.attempts = attempt;
+        status.jobName = jobName(md.name!, attempt);
+      }
       if (!isTrue(conds, C.Suspended)) {
         set({ type: C.Suspended, status: 'True', reason: R.SuspendedByUser, message: 'spec.suspend is true: the worker Job was deleted; set it to false to resume' });
         set({ type: C.Running, status: 'False', reason: R.SuspendedByUser, message: 'suspended' });
@@ -385,7 +389,8 @@ export class Reconciler {
         if (secretTooLong) {
           await this.deleteJob(current);
           this.fail(set, events, R.SecretNotFound, w.message, rfc3339(now), status);
-        } else {
+        } else if (!(w.reason === R.Pending && prev?.reason === R.Retrying && prev.status === 'False')) {
+          // (A retry keeps saying Retrying until the new attempt's pod does something.)
           if (prev?.reason !== w.reason || prev?.message !== w.message || prev?.status !== 'False') {
             set({ type: C.Running, status: 'False', reason: w.reason, message: w.message });
             if (prev?.reason !== w.reason && (w.reason === R.ImagePullFailed || w.reason === R.Unschedulable || w.reason === R.SecretNotFound)) {
