@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadYaml } from '@kubernetes/client-node';
 import { buildCrd, renderCrdYaml, staleFiles, CRD_FILE, CHART_CRD_FILE, ROOT } from '../crds/generate.ts';
 import { checkStructural, type JSONSchemaProps } from '../crds/openapi.ts';
@@ -28,6 +30,31 @@ test('staleness is detected with a line hint', () => {
 test('generate.ts --check exits 0 on the committed tree', () => {
   const r = spawnSync(process.execPath, ['crds/generate.ts', '--check'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
+});
+
+test('generate.ts --check exits 1 with a hint when a committed file is stale, and a plain run fixes it', () => {
+  // A copy of the generator in a scratch tree (its paths are relative to its own location).
+  const dir = mkdtempSync(join(tmpdir(), 'crds-check-'));
+  try {
+    cpSync(join(ROOT, 'crds'), join(dir, 'crds'), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    mkdirSync(join(dir, 'charts', 'elibadcode-operator', 'crds'), { recursive: true });
+    const chartCopy = join(dir, 'charts', 'elibadcode-operator', 'crds', 'elibadcode.dev_backdoorscans.yaml');
+    writeFileSync(chartCopy, readFileSync(CRD_FILE, 'utf8').replace('maxItems: 16', 'maxItems: 17'));
+    const stale = spawnSync(process.execPath, ['crds/generate.ts', '--check'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(stale.status, 1);
+    assert.match(stale.stderr, /charts\/elibadcode-operator\/crds\/elibadcode\.dev_backdoorscans\.yaml: differs at line \d+/);
+    assert.match(stale.stderr, /committed: +maxItems: 17\n +generated: +maxItems: 16/);
+    assert.match(stale.stderr, /Run: node crds\/generate\.ts/);
+    assert.doesNotMatch(stale.stderr, /^\s+crds\/elibadcode\.dev_backdoorscans\.yaml: /m, 'the up-to-date file is not reported');
+    const fix = spawnSync(process.execPath, ['crds/generate.ts'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(fix.status, 0, fix.stderr);
+    assert.equal(spawnSync(process.execPath, ['crds/generate.ts', '--check'], { cwd: dir, encoding: 'utf8' }).status, 0);
+    assert.equal(readFileSync(chartCopy, 'utf8'), readFileSync(CRD_FILE, 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('generator output is deterministic', () => {
