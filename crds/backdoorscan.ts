@@ -254,7 +254,7 @@ export type Quantity = z.infer<typeof Quantity>;
 export const ModelSource = immutable(
   z
     .object({
-      uri: uri(['s3', 'https', 'pvc'], 'Model location (a TensorFlow.js model directory with its tokenizer)'),
+      uri: uri(['s3', 'https', 'pvc'], 'Model location (a Hugging Face-style checkpoint directory: config.json, safetensors weights, tokenizer.json)'),
       sha256: Sha256.optional(),
     })
     .describe('Where the (possibly backdoored) model is read from.'),
