@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { BatchV1Api, CoreV1Api, AuthorizationV1Api, RbacAuthorizationV1Api, type V1Job } from '@kubernetes/client-node';
-import { startControlPlane, completeJob, failJob, createJobPod, processAlive, type ControlPlane } from './harness/controlplane.ts';
+import { startControlPlane, completeJob, failJob, createJobPod, processAlive, isBuilt, type ControlPlane } from './harness/controlplane.ts';
 
 let cp: ControlPlane;
 const ns = 'harness-test';
@@ -172,6 +172,39 @@ test('a failed start throws with the tail of the failing component\'s log and le
   });
   assert.ok(dir, 'the error names the control plane dir');
   assert.equal(existsSync(dir), false);
+});
+
+// kube-controller-manager costs ~6 more minutes of cold build, so this runs when it is already built
+// or when asked for (ELIBADCODE_TEST_KCM=1 builds it).
+const kcmWanted = process.env.ELIBADCODE_TEST_KCM === '1' || isBuilt('kube-controller-manager');
+test('with kube-controller-manager: the Job controller creates Pods and the garbage collector removes them', {
+  skip: kcmWanted ? false : 'kube-controller-manager not built (ELIBADCODE_TEST_KCM=1 to build and run)',
+  timeout: 20 * 60_000,
+}, async () => {
+  const kcp = await startControlPlane({ controllerManager: true });
+  try {
+    const core = kcp.kubeConfig.makeApiClient(CoreV1Api);
+    const batch = kcp.kubeConfig.makeApiClient(BatchV1Api);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    await batch.createNamespacedJob({ namespace: ns, body: jobBody('scan-real-1') });
+    const list = () => core.listNamespacedPod({ namespace: ns, labelSelector: 'batch.kubernetes.io/job-name=scan-real-1' });
+    let pods = await list();
+    for (let i = 0; i < 150 && pods.items.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      pods = await list();
+    }
+    assert.equal(pods.items.length, 1, 'the Job controller created a Pod');
+    await batch.deleteNamespacedJob({ name: 'scan-real-1', namespace: ns, propagationPolicy: 'Background' });
+    for (let i = 0; i < 150 && pods.items.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      pods = await list();
+    }
+    assert.equal(pods.items.length, 0, 'the garbage collector deleted the orphaned Pod');
+    assert.ok(processAlive(kcp.pids['kube-controller-manager']));
+  } finally {
+    await kcp.stop();
+  }
+  for (const pid of Object.values(kcp.pids)) assert.equal(processAlive(pid), false);
 });
 
 async function fetchReadyz(c: ControlPlane): Promise<string> {

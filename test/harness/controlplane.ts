@@ -15,7 +15,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { openSync, closeSync, readFileSync, writeFileSync, mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -169,6 +169,25 @@ function startWatchdog(dir: string): { add(pid: number): void; disarm(): void } 
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The versioned cache dir build.sh fills (from scripts/k8s/versions.env), whether or not it exists yet. */
+export function cachedBinDir(): string {
+  if (process.env.ELIBADCODE_K8S_BIN_DIR) return process.env.ELIBADCODE_K8S_BIN_DIR;
+  const env = Object.fromEntries(
+    readFileSync(join(repoRoot, 'scripts', 'k8s', 'versions.env'), 'utf8')
+      .split('\n')
+      .map((l) => /^([A-Z0-9_]+)=(\S+)/.exec(l.trim()))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => [m[1], m[2]]),
+  );
+  const cache = process.env.ELIBADCODE_CACHE || join(homedir(), '.cache', 'elibadcode');
+  return join(cache, 'k8s', `${env.K8S_VERSION}-etcd-${env.ETCD_VERSION}`, 'bin');
+}
+
+/** Whether a component's binary is already built (so using it costs no build time). */
+export function isBuilt(component: 'kube-apiserver' | 'etcd' | 'kube-controller-manager'): boolean {
+  return existsSync(join(cachedBinDir(), component));
+}
 
 /** Runs scripts/k8s/build.sh (a no-op when cached) and returns the bin dir. */
 export async function ensureBinaries(opts: { controllerManager?: boolean; log?: (line: string) => void } = {}): Promise<string> {
