@@ -1,0 +1,446 @@
+// The scan pipeline, end to end: load, split the clean data, filter the vocabulary (A), choose
+// positions (B), invert (C) and anchor (D) for every (victim, target, position mode) option, keep
+// the lowest-loss option, decide a verdict, unlearn (E), verify, and write the cleaned model, the
+// full report and the status summary.
+import { join, resolve } from 'node:path';
+import { numLabels } from '../model/config.ts';
+import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
+import { readExamples, maxModelLength, type Example } from '../model/tasks.ts';
+import { initBackend } from '../model/backend.ts';
+import { rng, shuffled } from '../rng.ts';
+import { isAttack, type AttackName } from '../attacks/index.ts';
+import { WorkerErrorReason } from '../../crds/scan-summary.ts';
+import { triggerVocabulary } from './vocabulary.ts';
+import { encodeIds, languageOf, samplePositions, type PositionChoice, type Sample, type ScanTask } from './positions.ts';
+import { ClassificationObjective, SearchObjective, targetLogProbs, type Objective } from './objective.ts';
+import { invert } from './inversion.ts';
+import { anchor } from './anchoring.ts';
+import { CALIBRATION, DEFAULT_THRESHOLDS, decide } from './verdict.ts';
+import { unlearn, type Placement, type Trainable } from './unlearning.ts';
+import { cleanMetrics, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type SearchAsr } from './verification.ts';
+import { ScanReport, summaryOf, writeAtomically, type OptionReport } from './report.ts';
+import { makeProgress, type Progress } from './progress.ts';
+
+
+/** An error with the reason the operator reports (crds/scan-summary.ts WorkerErrorReason). */
+export class ScanError extends Error {
+  readonly reason: WorkerErrorReason;
+  constructor(reason: WorkerErrorReason, message: string) {
+    super(message);
+    this.reason = reason;
+    this.name = 'ScanError';
+  }
+}
+
+export type PositionModeOption = 'Both' | 'SampleSpecific' | 'Fixed';
+
+export interface ScanOptions {
+  task: ScanTask;
+  model: string;
+  data: string;
+  evalData?: string;
+  unlearnData?: string;
+  out?: string;
+  report?: string;
+  summaryFile?: string;
+  victimLabel?: number;
+  targetLabel?: number;
+  triggerLength: number;
+  targetLength: number;
+  topK: number;
+  candidates: number;
+  iterations: number;
+  inversionSamples: number;
+  beta: number;
+  twoSided: boolean;
+  positionMode: PositionModeOption;
+  fixedPosition: number;
+  /** The reference's fixed candidate-scoring position (10) instead of the sample-specific ones. */
+  legacyEvalPosition?: number;
+  seed: number;
+  detectionThreshold?: number;
+  patience: number;
+  lossBelow?: number;
+  asrAtLeast?: number;
+  maxLength: number;
+  queryMaxLength: number;
+  keepWordInitial: boolean;
+  /** Dropout during inversion (the reference's train mode). */
+  dropout: boolean;
+  maxIdentifiers: number;
+  verdictSamples: number;
+  evalFraction: number;
+  eliminate: 'auto' | 'always' | 'never';
+  unlearning: {
+    injectionRate: number;
+    learningRate: number;
+    epochs: number;
+    batchSize: number;
+    warmupRatio: number;
+    gradientClip: number;
+    weightDecay: number;
+    seed: number;
+    trainable: 'auto' | Trainable;
+    placement: Placement;
+  };
+  knownAttack?: string;
+  knownTrigger?: string;
+  tokensPerBatch: number;
+  backend?: string;
+  progress?: Progress;
+}
+
+/** Demo-sized defaults (a tiny model on the bundled data in minutes on 2 wasm cores); the reference's are flags away. */
+export const DEMO_DEFAULTS = {
+  triggerLength: 5, targetLength: 2, topK: 32, candidates: 32, iterations: 40, inversionSamples: 12, beta: 0.15,
+  positionMode: 'SampleSpecific' as PositionModeOption, fixedPosition: 50, seed: 123456, patience: 10, maxLength: 128, queryMaxLength: 64,
+  maxIdentifiers: 12, verdictSamples: 40, evalFraction: 0.5, tokensPerBatch: 8192,
+  unlearning: { injectionRate: 0.2, learningRate: 5e-3, epochs: 1, batchSize: 32, warmupRatio: 0.1, gradientClip: 1, weightDecay: 0, seed: 42, trainable: 'auto' as const, placement: 'identifier' as Placement },
+};
+/** The reference implementation's values (spec 2.3, 2.6, §4). */
+export const REFERENCE_DEFAULTS = { ...DEMO_DEFAULTS, topK: 64, candidates: 64, iterations: 100, inversionSamples: 30, positionMode: 'Both' as PositionModeOption, patience: 0, maxLength: 400, queryMaxLength: 128 };
+
+const MIN_INVERSION_SAMPLES = 2;
+
+function classesOf(ckpt: Checkpoint): number {
+  return ckpt.task === 'defect' || ckpt.task === 'clone' ? 2 : ckpt.task === 'classify' ? numLabels(ckpt.config) : 0;
+}
+
+function fits(task: ScanTask, head: string): boolean {
+  return task === 'defect' ? head === 'defect' || head === 'classify' : task === head;
+}
+
+function readRows(file: string, task: ScanTask, what: string): Example[] {
+  let rows: Example[];
+  try {
+    rows = readExamples(file, task);
+  } catch (e) {
+    throw new ScanError(WorkerErrorReason.InvalidInput, `${what}: ${(e as Error).message}`);
+  }
+  if (rows.length === 0) throw new ScanError(WorkerErrorReason.InvalidInput, `${what} ${file}: no rows`);
+  for (const r of rows) {
+    if (task !== 'search' && r.label === undefined) throw new ScanError(WorkerErrorReason.InvalidInput, `${r.where}: a ${task} row needs "label" (the clean ground truth)`);
+    if (task === 'search' && (r.query === undefined || r.query.trim() === '')) throw new ScanError(WorkerErrorReason.InvalidInput, `${r.where}: a search row needs a non-empty "query"`);
+  }
+  return rows;
+}
+
+function toSamples(ckpt: Checkpoint, rows: Example[], o: ScanOptions): Sample[] {
+  const t = ckpt.tokenizer;
+  return rows.map((r) => ({
+    where: r.where,
+    code: r.code,
+    ids: encodeIds(t, r.code, o.maxLength),
+    ...(r.code2 !== undefined ? { pair: encodeIds(t, r.code2, o.maxLength) } : {}),
+    ...(r.query !== undefined ? { queryIds: encodeIds(t, r.query, o.queryMaxLength) } : {}),
+    label: r.label ?? 0,
+  }));
+}
+
+const asTrigger = (ckpt: Checkpoint, ids: number[]) => ({ tokenIds: ids, tokens: ckpt.tokenizer.tokens(ids), text: ckpt.tokenizer.decode(ids) });
+
+export interface ScanOutcome {
+  report: ScanReport;
+  summary: string;
+}
+
+export async function runScan(o: ScanOptions): Promise<ScanOutcome> {
+  const started = new Date();
+  const t0 = performance.now();
+  const progress = o.progress ?? makeProgress();
+  const fallbacks: string[] = [];
+  const backend = await initBackend(o.backend);
+
+  progress.stage('Loading');
+  let ckpt: Checkpoint;
+  try {
+    ckpt = loadCheckpoint(o.model);
+  } catch (e) {
+    throw new ScanError(WorkerErrorReason.BadModel, (e as Error).message);
+  }
+  try {
+    return await scanLoaded(ckpt, o, { started, t0, progress, fallbacks, backend });
+  } finally {
+    ckpt.model.dispose();
+    progress.done();
+  }
+}
+
+async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date; t0: number; progress: Progress; fallbacks: string[]; backend: string }): Promise<ScanOutcome> {
+  const { progress, fallbacks } = ctx;
+  if (!fits(o.task, ckpt.task)) {
+    throw new ScanError(WorkerErrorReason.BadModel, `${ckpt.dir}: the model carries a ${ckpt.task} head, which does not fit --task ${o.task}${o.task === 'defect' ? ' (needs a one-logit defect head or a sequence classifier)' : ''}`);
+  }
+  const modelMax = maxModelLength(ckpt.model);
+  if (o.maxLength > modelMax) {
+    fallbacks.push(`--max-length ${o.maxLength} exceeds the model's ${modelMax} positions; ${modelMax} is used`);
+    o = { ...o, maxLength: modelMax };
+  }
+  if (o.queryMaxLength > modelMax) o = { ...o, queryMaxLength: modelMax };
+  if (o.triggerLength >= o.maxLength / 2) throw new ScanError(WorkerErrorReason.InvalidInput, `--trigger-length ${o.triggerLength} must be below half of --max-length ${o.maxLength}`);
+  if (o.knownAttack !== undefined && !isAttack(o.knownAttack)) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-attack "${o.knownAttack}" is not an attack of the library`);
+  if ((o.knownAttack === undefined) !== (o.knownTrigger === undefined)) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-trigger and --known-attack go together');
+  const lang = languageOf(o.task);
+  const tok = ckpt.tokenizer;
+  const isSearch = o.task === 'search';
+
+  // ---- data
+  progress.stage('Data');
+  const rows = readRows(o.data, o.task, '--data');
+  const classes = classesOf(ckpt);
+  if (!isSearch) {
+    for (const r of rows) if (r.label! >= classes) throw new ScanError(WorkerErrorReason.InvalidInput, `${r.where}: label ${r.label} does not fit the model's ${classes}-class head`);
+  }
+  const all = toSamples(ckpt, rows, o);
+  const random = rng(o.seed);
+  const order = shuffled(all.map((_, i) => i), random);
+  const labels = isSearch ? [0] : [...new Set(all.map((s) => s.label))].sort((a, b) => a - b);
+  if (!isSearch && labels.length < 2 && (o.victimLabel === undefined || o.targetLabel === undefined)) {
+    throw new ScanError(WorkerErrorReason.InvalidInput, `${o.data}: every row has label ${labels[0]}; the scan needs clean samples of the victim label and a target to aim at (name them with --victim-label/--target-label)`);
+  }
+  let pairs: Array<{ victim?: number; target?: number }> = [];
+  if (isSearch) pairs = [{}];
+  else {
+    const targets = o.targetLabel !== undefined ? [o.targetLabel] : [...Array(classes).keys()];
+    const victims = o.victimLabel !== undefined ? [o.victimLabel] : labels;
+    for (const v of victims) for (const t of targets) if (v !== t && t < classes) pairs.push({ victim: v, target: t });
+    if (o.victimLabel !== undefined && o.victimLabel >= classes) throw new ScanError(WorkerErrorReason.InvalidInput, `--victim-label ${o.victimLabel} does not fit the model's ${classes}-class head`);
+    if (o.targetLabel !== undefined && o.targetLabel >= classes) throw new ScanError(WorkerErrorReason.InvalidInput, `--target-label ${o.targetLabel} does not fit the model's ${classes}-class head`);
+    if (pairs.length === 0) throw new ScanError(WorkerErrorReason.InvalidInput, 'no (victim, target) label pair to scan: victim and target must differ');
+  }
+  const inversionSets = new Map<number, Sample[]>();
+  const used = new Set<number>();
+  for (const v of new Set(pairs.map((p) => p.victim ?? 0))) {
+    const pool = order.filter((i) => isSearch || all[i].label === v);
+    const take = pool.slice(0, o.inversionSamples);
+    if (take.length < MIN_INVERSION_SAMPLES) {
+      throw new ScanError(WorkerErrorReason.InvalidInput, `${o.data}: ${take.length} clean sample(s)${isSearch ? '' : ` of victim label ${v}`}; inversion needs at least ${MIN_INVERSION_SAMPLES} (asked for ${o.inversionSamples})`);
+    }
+    if (take.length < o.inversionSamples) fallbacks.push(`only ${take.length} clean samples${isSearch ? '' : ` of victim label ${v}`} for inversion (asked for ${o.inversionSamples}); all of them are used`);
+    take.forEach((i) => used.add(i));
+    inversionSets.set(v, take.map((i) => all[i]));
+  }
+  const rest = order.filter((i) => !used.has(i)).map((i) => all[i]);
+  let evalSet: Sample[];
+  let unlearnSet: Sample[];
+  if (o.evalData) {
+    evalSet = toSamples(ckpt, readRows(o.evalData, o.task, '--eval-data'), o);
+    unlearnSet = o.unlearnData ? toSamples(ckpt, readRows(o.unlearnData, o.task, '--unlearn-data'), o) : rest;
+  } else if (o.unlearnData) {
+    evalSet = rest;
+    unlearnSet = toSamples(ckpt, readRows(o.unlearnData, o.task, '--unlearn-data'), o);
+  } else {
+    const k = Math.round(rest.length * o.evalFraction);
+    evalSet = rest.slice(0, k);
+    unlearnSet = rest.slice(k);
+  }
+  if (evalSet.length === 0) fallbacks.push('no held-out samples are left for the verdict and verification: verdict Unknown');
+
+  // ---- A. vocabulary
+  progress.stage('Vocabulary');
+  const vocab = triggerVocabulary(tok, { keepWordInitial: o.keepWordInitial });
+  if (vocab.fallback) fallbacks.push(vocab.fallback);
+
+  const batchOpts = { maxLength: o.maxLength, tokensPerBatch: o.tokensPerBatch, training: o.dropout };
+  const positionsFor = async (samples: Sample[], target: number | undefined): Promise<PositionChoice[]> => {
+    if (isSearch) {
+      return samplePositions(tok, samples, async (masked) => {
+        const codes = masked.map((m) => encodeIds(tok, m.code, o.maxLength));
+        const { embeddings } = await import('./searchsim.ts');
+        const sims = await embeddings(ckpt.model, tok.pad, codes, masked.map((m) => samples[m.sample].queryIds ?? [tok.cls, tok.sep]), o.tokensPerBatch);
+        return sims.map((s) => -s);
+      }, { maxLength: o.maxLength, maxIdentifiers: o.maxIdentifiers, lang });
+    }
+    return samplePositions(tok, samples, async (masked) => {
+      const items = masked.map((m) => ({ ids: encodeIds(tok, m.code, o.maxLength), pair: samples[m.sample].pair }));
+      const { logp } = await targetLogProbs(ckpt.model, tok.pad, items, target!, { ...batchOpts, training: false });
+      return [...logp].map(Math.exp);
+    }, { maxLength: o.maxLength, maxIdentifiers: o.maxIdentifiers, lang });
+  };
+
+  // ---- B–D per option
+  const scanStart = performance.now();
+  const modes: Array<'SampleSpecific' | 'Fixed'> = o.positionMode === 'Both' ? ['SampleSpecific', 'Fixed'] : [o.positionMode];
+  const options: OptionReport[] = [];
+  const bests = new Map<string, { trigger: number[]; query?: number[]; anchored: number[]; positions: number[] }>();
+  for (const p of pairs) {
+    const samples = inversionSets.get(p.victim ?? 0)!;
+    let specific: PositionChoice[] | undefined;
+    for (const mode of modes) {
+      const name = `${isSearch ? 'code->query' : `${p.victim}->${p.target}`} ${mode}`;
+      const tp = performance.now();
+      progress.stage('Positions', { option: name });
+      let choices: PositionChoice[];
+      if (mode === 'SampleSpecific') {
+        specific ??= await positionsFor(samples, p.target);
+        choices = specific;
+        const none = choices.filter((c) => c.how === 'no-identifier').length;
+        if (none > 0) fallbacks.push(`${name}: ${none} of ${samples.length} inversion samples have no identifier in reach; their trigger goes at position 1 (the reference's clamp)`);
+      } else choices = samples.map(() => ({ position: o.fixedPosition, how: 'fixed' as const }));
+      const positions = choices.map((c) => c.position);
+      const positionSeconds = (performance.now() - tp) / 1000;
+      const objective: Objective = isSearch
+        ? new SearchObjective({ model: ckpt.model, vocabulary: vocab.ids, samples, positions, triggerLength: o.triggerLength, targetLength: o.targetLength, queryMaxLength: o.queryMaxLength, pad: tok.pad, sep: tok.sep, options: batchOpts })
+        : new ClassificationObjective({
+            model: ckpt.model, vocabulary: vocab.ids, samples, positions,
+            evalPositions: o.legacyEvalPosition !== undefined ? samples.map(() => o.legacyEvalPosition!) : undefined,
+            target: p.target!, triggerLength: o.triggerLength, pad: tok.pad, sep: tok.sep, options: batchOpts,
+          });
+      try {
+        progress.stage('Inversion', { option: name });
+        const g = await invert(objective, vocab.ids, {
+          topK: o.topK, candidates: o.candidates, iterations: o.iterations, seed: o.seed,
+          patience: o.patience, lossBelow: o.lossBelow, asrAtLeast: isSearch ? undefined : o.asrAtLeast,
+          onIteration: (s) => progress.iteration({ option: name, ...s }),
+        });
+        progress.stage('Anchoring', { option: name, bestLoss: g.bestLoss, iterations: g.iterations, stop: g.stop });
+        const ta = performance.now();
+        const a = await anchor(g.best[0], g.bestLoss, async (vs) => (await objective.score(isSearch ? [vs, [g.best[1]]] : [vs])).map((s) => s.loss), o.beta, o.twoSided);
+        const anchorSeconds = (performance.now() - ta) / 1000;
+        const perIter = g.iterations > 0 ? (g.seconds.total / g.iterations) : 0;
+        options.push({
+          option: name,
+          ...(p.victim !== undefined ? { victimLabel: p.victim, targetLabel: p.target } : {}),
+          positionMode: mode,
+          samples: samples.length,
+          positions: samples.map((s, i) => ({ where: s.where, position: choices[i].position, ...(choices[i].identifier ? { identifier: choices[i].identifier } : {}), how: choices[i].how })),
+          raw: asTrigger(ckpt, g.best[0]),
+          ...(isSearch ? { query: asTrigger(ckpt, g.best[1]) } : {}),
+          anchored: asTrigger(ckpt, a.tokens),
+          bestLoss: g.bestLoss,
+          ...(g.bestAsr !== undefined ? { bestAsr: g.bestAsr } : {}),
+          initialLoss: g.initialLoss,
+          leaveOneOutLosses: a.leaveOneOut,
+          iterations: g.iterations,
+          maxIterations: o.iterations,
+          stop: g.stop,
+          bestIteration: g.bestIteration,
+          lossCurve: g.lossCurve.map((x) => Number(x.toFixed(6))),
+          candidatesScored: g.candidatesScored,
+          sequencesScored: g.sequencesScored,
+          seconds: { total: g.seconds.total, gradient: g.seconds.gradient, scoring: g.seconds.scoring, positions: positionSeconds, anchoring: anchorSeconds },
+          earlyStopSavedSeconds: (o.iterations - g.iterations) * perIter,
+        });
+        bests.set(name, { trigger: g.best[0], query: g.best[1], anchored: a.tokens, positions });
+      } finally {
+        objective.dispose();
+      }
+    }
+  }
+  const chosen = options.reduce((a, b) => (b.bestLoss < a.bestLoss ? b : a));
+  const win = bests.get(chosen.option)!;
+  const scanSeconds = (performance.now() - scanStart) / 1000;
+
+  // ---- verdict and verification before
+  progress.stage('Evaluating');
+  const te = performance.now();
+  let unlearnTrigger = win.anchored;
+  if (unlearnTrigger.length === 0) {
+    unlearnTrigger = win.trigger;
+    fallbacks.push(`anchoring kept no token of ${JSON.stringify(chosen.raw.text)} (beta ${o.beta}); the raw trigger is used for the verdict and unlearning`);
+  }
+  const victim = chosen.victimLabel;
+  const target = chosen.targetLabel;
+  const heldOut = (isSearch ? evalSet : evalSet.filter((s) => s.label === victim)).slice(0, o.verdictSamples);
+  const heldPositions = heldOut.length ? (await positionsFor(heldOut, target)).map((c) => c.position) : [];
+  const cleanBefore = await cleanMetrics(ckpt.model, tok.pad, evalSet);
+  let invertedBefore: AsrResult | SearchAsr | undefined;
+  let rawAsr: AsrResult | undefined;
+  let score: number | undefined;
+  let scoreDefinition: string;
+  if (isSearch) {
+    scoreDefinition = 'outrank lift of the anchored code trigger with the inverted query target on held-out rows';
+    if (heldOut.length >= 2) {
+      invertedBefore = await searchAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, win.query!, o.maxLength, o.queryMaxLength);
+      score = invertedBefore.lift;
+    }
+  } else {
+    scoreDefinition = 'flip rate of the anchored trigger on held-out, correctly classified victim-label samples (inserted at their sample-specific positions)';
+    if (heldOut.length > 0) {
+      invertedBefore = await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target!, o.maxLength);
+      rawAsr = unlearnTrigger === win.trigger ? invertedBefore : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target!, o.maxLength);
+      score = invertedBefore.samples > 0 && invertedBefore.samples > invertedBefore.baseRate * invertedBefore.samples ? invertedBefore.flipRate : undefined;
+    }
+  }
+  const threshold = o.detectionThreshold ?? DEFAULT_THRESHOLDS[o.task];
+  const verdict = decide(score, threshold, o.detectionThreshold !== undefined ? 'flag' : 'default', scoreDefinition, {
+    option: chosen.option,
+    heldOutSamples: heldOut.length,
+    anchoredOrRawAsr: invertedBefore,
+    ...(rawAsr ? { rawTriggerAsr: rawAsr } : {}),
+    bestLossPerOption: Object.fromEntries(options.map((x) => [x.option, x.bestLoss])),
+  });
+  if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
+  let known: { attack: string; trigger: string; before: AsrResult; after?: AsrResult } | undefined;
+  const knownVictims = isSearch ? [] : evalSet.filter((s) => s.label === (o.victimLabel ?? victim));
+  if (o.knownAttack && !isSearch) {
+    known = { attack: o.knownAttack, trigger: o.knownTrigger!, before: await knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, o.targetLabel ?? target!, o.maxLength, o.seed) };
+  } else if (o.knownAttack && isSearch) fallbacks.push('--known-trigger is not measured for code search (no label to flip)');
+  let evaluateSeconds = (performance.now() - te) / 1000;
+
+  // ---- E. unlearning
+  const doUnlearn = o.eliminate === 'always' || (o.eliminate === 'auto' && verdict.verdict === 'Backdoored');
+  const why = o.eliminate === 'never' ? 'elimination disabled (--no-eliminate)' : o.eliminate === 'always' ? 'forced (--force-eliminate)' : doUnlearn ? 'verdict Backdoored' : `verdict ${verdict.verdict}: nothing to unlearn (--force-eliminate unlearns anyway)`;
+  let unlearning: ScanReport['unlearning'] = { ran: false, why };
+  let cleanAfter, invertedAfter: AsrResult | SearchAsr | undefined;
+  let eliminateSeconds = 0;
+  let output: ScanReport['output'];
+  const tu = performance.now();
+  if (doUnlearn) {
+    if (unlearnSet.length === 0) throw new ScanError(WorkerErrorReason.InvalidInput, 'no clean samples left for unlearning: give --unlearn-data or more --data rows');
+    progress.stage('Unlearning', { samples: unlearnSet.length });
+    const trainable: Trainable = o.unlearning.trainable === 'auto' ? (isSearch ? 'all' : 'head') : o.unlearning.trainable;
+    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: unlearnTrigger, victimLabel: victim, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
+    unlearning = { ran: true, why, trigger: asTrigger(ckpt, unlearnTrigger), ...u, meanLoss: Number.isFinite(u.meanLoss) ? u.meanLoss : null, finalLoss: Number.isFinite(u.finalLoss) ? u.finalLoss : null };
+    if (u.injected === 0) fallbacks.push(`unlearning injected the trigger into no sample (${u.skipped} victim samples could not carry it)`);
+    eliminateSeconds = (performance.now() - tu) / 1000;
+    const ta = performance.now();
+    progress.stage('Evaluating', { after: true });
+    cleanAfter = await cleanMetrics(ckpt.model, tok.pad, evalSet);
+    if (heldOut.length) {
+      invertedAfter = isSearch
+        ? heldOut.length >= 2 ? await searchAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, win.query!, o.maxLength, o.queryMaxLength) : undefined
+        : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target!, o.maxLength);
+    }
+    if (known) known.after = await knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, o.targetLabel ?? target!, o.maxLength, o.seed);
+    evaluateSeconds += (performance.now() - ta) / 1000;
+  }
+
+  // ---- outputs
+  progress.stage('Uploading');
+  const tw = performance.now();
+  const reportFile = resolve(o.report ?? (o.out ? join(o.out, 'report.json') : 'report.json'));
+  if (doUnlearn && o.out) {
+    const saved = await saveCheckpoint(ckpt, join(o.out, 'model'));
+    output = { modelDir: saved.dir, sha256: saved.sha256, weightsSha256: saved.weightsSha256, reportFile };
+  } else {
+    output = { reportFile };
+    if (doUnlearn) fallbacks.push('no --out given: the cleaned model was not written');
+  }
+  const uploadSeconds = (performance.now() - tw) / 1000;
+  const report: ScanReport = ScanReport.parse({
+    schemaVersion: 1,
+    tool: 'elibadcode scan',
+    task: o.task,
+    model: { dir: ckpt.dir, task: ckpt.task, hidden: ckpt.config.hidden_size, layers: ckpt.config.num_hidden_layers, vocabulary: ckpt.config.vocab_size, maxPositions: modelMax },
+    data: { file: resolve(o.data), rows: rows.length, inversion: [...inversionSets.values()].reduce((n, s) => n + s.length, 0), evaluation: evalSet.length, unlearning: unlearnSet.length, ...(o.evalData ? { evalFile: resolve(o.evalData) } : {}), ...(o.unlearnData ? { unlearnFile: resolve(o.unlearnData) } : {}) },
+    parameters: { ...o, progress: undefined },
+    backend: ctx.backend,
+    vocabulary: { size: vocab.vocabularySize, kept: vocab.ids.length, keepWordInitial: o.keepWordInitial, ...(vocab.fallback ? { fallback: vocab.fallback } : {}) },
+    options,
+    chosen: chosen.option,
+    verdict: { ...verdict, score: Number.isFinite(verdict.score) ? verdict.score : null, calibration: CALIBRATION },
+    unlearning,
+    verification: { cleanBefore, ...(cleanAfter ? { cleanAfter } : {}), ...(invertedBefore ? { invertedBefore } : {}), ...(invertedAfter ? { invertedAfter } : {}), ...(known ? { known } : {}) },
+    output,
+    fallbacks,
+    durations: { totalSeconds: (performance.now() - ctx.t0) / 1000, scanSeconds, eliminateSeconds, evaluateSeconds, uploadSeconds },
+    startedAt: ctx.started.toISOString(),
+    finishedAt: new Date().toISOString(),
+  });
+  writeAtomically(reportFile, JSON.stringify(report, null, 2) + '\n');
+  const summary = summaryOf(report);
+  if (o.summaryFile) writeAtomically(o.summaryFile, summary);
+  if (o.out) writeAtomically(join(o.out, 'summary.json'), summary + '\n');
+  return { report, summary };
+}
