@@ -132,7 +132,8 @@ test('two replicas: exactly one leader; SIGKILL of the leader -> the standby tak
 
   await createScan(cp.kubeConfig, 'lead-1', ns);
   await waitFor('Job from the leader', async () => (await listJobs(cp.kubeConfig, ns, 'lead-1'))[0]);
-  assert.ok(leader.logs.some((l) => l.msg === 'reconciled' && l.name === 'lead-1'), 'the leader reconciled');
+  // The log line follows the status write and the events: wait for it.
+  await waitFor('the leader logs its reconcile', () => leader.logs.some((l) => l.msg === 'reconciled' && l.name === 'lead-1'), 5_000);
   assert.ok(!standby.logs.some((l) => l.msg === 'reconciled'), 'the standby never reconciles');
 
   const killedAt = Date.now();
@@ -188,7 +189,7 @@ test('operator killed mid-scan and restarted: no duplicate Job, no lost result',
   assert.equal(cond(s, 'BackdoorDetected')?.status, 'False');
   assert.equal(s.status.attempts, 1);
   assert.equal((await listJobs(cp.kubeConfig, ns, 'restart-1')).length, 1);
-  const line = c.logs.find((l) => l.msg === 'reconciled' && l.name === 'restart-1')!;
+  const line = await waitFor('reconcile log line', () => c.logs.find((l) => l.msg === 'reconciled' && l.name === 'restart-1'), 5_000);
   for (const k of ['controller', 'namespace', 'name', 'reconcileID', 'generation', 'resourceVersion', 'durationMs', 'result']) {
     assert.ok(k in line, `reconcile log line has ${k}`);
   }
