@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { BatchV1Api, CoreV1Api, AuthorizationV1Api, RbacAuthorizationV1Api, type V1Job } from '@kubernetes/client-node';
-import { startControlPlane, completeJob, failJob, createJobPod, processAlive, isBuilt, type ControlPlane } from './harness/controlplane.ts';
+import { startControlPlane, startJob, completeJob, failJob, createJobPod, processAlive, isBuilt, type ControlPlane } from './harness/controlplane.ts';
 
 let cp: ControlPlane;
 const ns = 'harness-test';
@@ -127,6 +127,9 @@ test('failJob and a failed worker pod', async () => {
   assert.equal(term?.reason, 'Error');
   assert.equal(term?.message, 'model checkpoint not found');
 
+  const running = await startJob(cp.kubeConfig, ns, 'scan-bad-1');
+  assert.equal(running.status?.active, 1);
+  assert.ok(running.status?.startTime);
   await failJob(cp.kubeConfig, ns, 'scan-bad-1', { message: 'worker exited 3' });
   const job = await batch.readNamespacedJobStatus({ name: 'scan-bad-1', namespace: ns });
   assert.deepEqual(condTypes(job).sort(), ['Failed', 'FailureTarget']);

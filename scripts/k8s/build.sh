@@ -109,7 +109,7 @@ fi
 
 "$bin/etcd" --version 2>/dev/null | head -1 >&2 || true
 [ -x "$bin/kube-apiserver" ] && "$bin/kube-apiserver" --version >&2 || true
-log "cold build of ${todo[*]} took $(( $(date +%s) - t0 )) seconds"
+log "build of ${todo[*]} took $(( $(date +%s) - t0 )) seconds"
 echo "$(date -u +%FT%TZ) ${todo[*]} $(( $(date +%s) - t0 ))s $(nproc)cores" >> "$dir/build-times.log"
 [ $print_bin = 1 ] && echo "$bin"
 exit 0

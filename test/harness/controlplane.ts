@@ -611,6 +611,19 @@ function finishedAlready(job: V1Job): string | undefined {
   return job.status?.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type;
 }
 
+/** Marks a Job running the way the Job controller does once its Pod is up: startTime, active, ready. */
+export async function startJob(kc: KubeConfig, namespace: string, name: string, opts: { active?: number; ready?: number; startTime?: Date } = {}): Promise<V1Job> {
+  return await updateJobStatus(kc, namespace, name, (job) => {
+    const done = finishedAlready(job);
+    if (done) throw new Error(`job ${namespace}/${name} is already ${done}`);
+    const st = (job.status ??= {});
+    st.startTime ??= opts.startTime ?? new Date();
+    st.active = opts.active ?? 1;
+    st.ready = Math.min(opts.ready ?? st.active, st.active);
+    st.uncountedTerminatedPods ??= {};
+  });
+}
+
 /** Marks a Job Complete the way the Job controller does (SuccessCriteriaMet, then Complete). */
 export async function completeJob(kc: KubeConfig, namespace: string, name: string, opts: FinishJobOptions = {}): Promise<V1Job> {
   return await updateJobStatus(kc, namespace, name, (job) => {
@@ -628,6 +641,9 @@ export async function completeJob(kc: KubeConfig, namespace: string, name: strin
     ];
     st.completionTime = now;
     st.succeeded = opts.count ?? job.spec?.completions ?? 1;
+    if (job.spec?.completionMode === 'Indexed' && st.succeeded > 0) {
+      st.completedIndexes = st.succeeded === 1 ? '0' : `0-${st.succeeded - 1}`;
+    }
     st.active = 0;
     st.ready = 0;
     st.terminating = 0;
