@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Every test: type check, then node's test runner over test/**/*.test.ts.
-# Integration tests start their own kube-apiserver/etcd (built once from the Go module proxy, cached by version).
+# Integration tests run a real kube-apiserver + etcd (+ kube-controller-manager) and helm; they are
+# built once from the Go module proxy into ~/.cache/elibadcode, keyed by version, before the tests
+# start (a cold build prints how long it took; later runs find them cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 echo "node $(node --version), $(nproc) cores"
+bash scripts/k8s/build.sh kube-apiserver etcd kube-controller-manager
+ELIBADCODE_HELM="$(bash scripts/helm/build.sh)"
+export ELIBADCODE_HELM
 npx tsc -p tsconfig.json
 exec node --test --test-reporter=spec --test-reporter-destination=stdout \
   --test-concurrency="${TEST_CONCURRENCY:-1}" "test/**/*.test.ts"
