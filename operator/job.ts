@@ -11,10 +11,11 @@ export const SCAN_NAME_ANNOTATION = `elibadcode.dev/scan-name`;
 export const WORKER_CONTAINER = 'worker';
 export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
 /**
- * Worker exit codes that no retry can fix (usage errors, invalid input, bad model, digest mismatch):
- * the Job's podFailurePolicy fails the Job at once on them (see worker/commands/command.ts EXIT).
+ * Worker exit codes that no retry can fix: the Job's podFailurePolicy fails the Job at once on them.
+ * The worker's contract (worker/commands/scan.ts): 0 done, 1 failed (the summary's error.reason says
+ * whether it is permanent; the operator reads it), 2 bad flags.
  */
-export const PERMANENT_EXIT_CODES = [2, 3];
+export const PERMANENT_EXIT_CODES = [2];
 const PVC_ROOT = '/mnt/pvc';
 
 export interface JobConfig {

@@ -95,6 +95,23 @@ function stripManagedFields<T extends { metadata?: { managedFields?: unknown } }
   return o;
 }
 
+/** The cache keeps of a Job what reconcile reads: metadata, suspend, deadline and status (not the pod template). */
+function trimJob(j: V1Job): V1Job {
+  stripManagedFields(j);
+  if (!j.spec) return j;
+  return {
+    metadata: j.metadata,
+    spec: { suspend: j.spec.suspend, activeDeadlineSeconds: j.spec.activeDeadlineSeconds } as unknown as V1Job['spec'],
+    status: j.status,
+  } as V1Job;
+}
+
+/** Of a Pod: metadata and status (the worker's state and termination message), not the spec. */
+function trimPod(p: V1Pod): V1Pod {
+  stripManagedFields(p);
+  return { metadata: p.metadata, status: p.status } as V1Pod;
+}
+
 export async function startOperator(config: OperatorConfig): Promise<OperatorHandle> {
   const kc = config.kubeConfig ?? (() => {
     const k = new KubeConfig();
@@ -160,7 +177,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
           path: ns ? `/apis/batch/v1/namespaces/${ns}/jobs` : '/apis/batch/v1/jobs',
           labelSelector: jobSelector,
           index: INDEX_OWNER,
-          transform: stripManagedFields,
+          transform: trimJob,
           list: async ({ limit, continue: c }) =>
             page(
               ns
@@ -179,7 +196,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
           path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
           labelSelector: podSelector,
           index: INDEX_JOB,
-          transform: stripManagedFields,
+          transform: trimPod,
           list: async ({ limit, continue: c }) =>
             page(
               ns
