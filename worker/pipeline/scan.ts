@@ -137,7 +137,7 @@ function toSamples(ckpt: Checkpoint, rows: Example[], o: ScanOptions): Sample[] 
   }));
 }
 
-const asTrigger = (ckpt: Checkpoint, ids: number[]) => ({ tokenIds: ids, tokens: ckpt.tokenizer.tokens(ids), text: ckpt.tokenizer.decode(ids) });
+const asTrigger = (ckpt: Checkpoint, ids: number[]) => ({ tokenIds: ids, tokens: ckpt.tokenizer.tokens(ids), text: ids.length ? ckpt.tokenizer.decode(ids) : '' });
 
 export interface ScanOutcome {
   report: ScanReport;

@@ -28,7 +28,7 @@ export async function predictLabels(model: Roberta, pad: number, items: Readonly
     const am = tf.tidy(() => {
       const a = padBatch(b.map((i) => items[i].ids), pad);
       const p = model.task === 'clone' ? padBatch(b.map((i) => items[i].pair ?? [0, 2]), pad) : undefined;
-      return tf.argMax(model.logits(a, {}, p), 1);
+      return tf.argMax(model.logProbs(a, {}, p), 1);
     });
     const v = await am.data();
     am.dispose();

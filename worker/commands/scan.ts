@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { WorkerErrorReason } from '../../crds/scan-summary.ts';
+import { DEMO_DEFAULTS, REFERENCE_DEFAULTS, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
+import { errorSummary, writeAtomically } from '../pipeline/report.ts';
+import { parseFlags, required } from './args.ts';
+import { EXIT, UsageError, type Command } from './command.ts';
+
+const D = DEMO_DEFAULTS;
+const R = REFERENCE_DEFAULTS;
+
+export const usage = [
+  'Usage: elibadcode scan --model DIR --data CLEAN.jsonl --task defect|clone|search --out DIR [options]',
+  '',
+  'Finds a backdoor trigger by GCG inversion (EliBadCode), decides backdoored/clean, unlearns it and',
+  'verifies. Writes OUT/model (cleaned checkpoint, atomic), OUT/report.json and OUT/summary.json.',
+  '',
+  'Inputs',
+  '  --model DIR              Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json)',
+  '  --model-sha256 HEX       refuse the model unless its model.safetensors or directory digest matches',
+  '  --data FILE              clean JSON lines: defect {code,label}; clone {code1,code2,label}; search {code,query}',
+  '  --data-sha256 HEX        refuse the data unless its sha256 matches',
+  '  --eval-data FILE         held-out rows for the verdict and verification (default: half of what --data leaves)',
+  '  --unlearn-data FILE      clean unlearning set D_u (default: the rest of --data)',
+  '  --unlearn-data-sha256 HEX',
+  '  --task defect|clone|search',
+  'Outputs',
+  '  --out DIR                output directory;  --report FILE  full report (default OUT/report.json)',
+  '  --summary-file FILE      ≤4 KiB status summary (default $ELIBADCODE_SUMMARY_FILE; always OUT/summary.json too)',
+  '  --scratch DIR            working directory (accepted; nothing large is written there)',
+  'Inversion (demo-sized defaults; --reference sets the reference implementation\'s)',
+  `  --reference              top-k ${R.topK}, candidates ${R.candidates}, iterations ${R.iterations}, samples ${R.inversionSamples}, position Both, max length ${R.maxLength}, no early stop`,
+  '  --victim-label N --target-label N   scan only these (default: every ordered pair)',
+  `  --trigger-length N (${D.triggerLength})  --target-length M (search, ${D.targetLength})  --top-k K (${D.topK})  --candidates R (${D.candidates})`,
+  `  --iterations N (${D.iterations})  --inversion-samples N (${D.inversionSamples})  --beta B (${D.beta})  --two-sided-anchoring`,
+  `  --position-mode SampleSpecific|Fixed|Both (${D.positionMode})  --fixed-position P (${D.fixedPosition})`,
+  '  --legacy-eval-position [P]  score candidates at fixed position P (reference code: 10), not the sample-specific ones',
+  `  --seed N (${D.seed})  --max-length N (${D.maxLength})  --query-max-length N (${D.queryMaxLength})  --keep-word-initial  --dropout`,
+  `  --early-stop-patience N (${D.patience}; 0 = off)  --early-stop-loss X  --early-stop-asr F`,
+  `  --max-identifiers N (${D.maxIdentifiers})  --tokens-per-batch N (${D.tokensPerBatch})`,
+  'Verdict',
+  `  --detection-threshold X  (default per task: flip rate 0.5 / search lift 0.2)  --verdict-samples N (${D.verdictSamples})  --eval-fraction F (${D.evalFraction})`,
+  'Unlearning',
+  '  --eliminate (unlearn when the verdict is Backdoored; default)  --force-eliminate (always)  --no-eliminate',
+  `  --injection-rate F (${D.unlearning.injectionRate})  --learning-rate F (${D.unlearning.learningRate})  --epochs N (${D.unlearning.epochs})  --batch-size N (${D.unlearning.batchSize})`,
+  `  --warmup-ratio F (${D.unlearning.warmupRatio})  --gradient-clip F (${D.unlearning.gradientClip})  --weight-decay F (${D.unlearning.weightDecay})  --unlearn-seed N (${D.unlearning.seed})`,
+  '  --trainable Auto|Head|All (Auto: head for defect/clone, all for search)',
+  '  --unlearn-placement identifier|function-name (identifier: defender-chosen identifier slot; function-name: the reference\'s substitution)',
+  'Verification',
+  '  --known-trigger T --known-attack fixed-name|suffix|deadcode|deadcode-random|rename   ASR of a known trigger before/after',
+  '  --backend tensorflow|wasm|cpu',
+  '',
+  'Exit codes: 0 done (any verdict), 1 the model or data is unusable or the scan failed (summary has error.reason), 2 bad flags.',
+].join('\n');
+
+function num(v: unknown, flag: string, fallback: number, o: { min?: number; max?: number; int?: boolean } = {}): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (o.int && !Number.isInteger(n)) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+    const range = [o.min !== undefined ? `>= ${o.min}` : '', o.max !== undefined ? `<= ${o.max}` : ''].filter(Boolean).join(' and ');
+    throw new UsageError(`--${flag} must be ${o.int ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got "${v}"`);
+  }
+  return n;
+}
+
+function optNum(v: unknown, flag: string, o: { min?: number; max?: number; int?: boolean } = {}): number | undefined {
+  return v === undefined ? undefined : num(v, flag, 0, o);
+}
+
+function choice<T extends string>(v: unknown, flag: string, allowed: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  const hit = allowed.find((a) => a.toLowerCase() === String(v).toLowerCase());
+  if (!hit) throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return hit;
+}
+
+function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** The model digest: of model.safetensors, or of the directory manifest ("<sha>  <file>\n" sorted), as saveCheckpoint reports. */
+function modelDigests(dir: string): string[] {
+  const files = readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).sort();
+  const listing = files.map((f) => `${sha256File(join(dir, f))}  ${f}\n`).join('');
+  const out = [createHash('sha256').update(listing).digest('hex')];
+  if (files.includes('model.safetensors')) out.push(sha256File(join(dir, 'model.safetensors')));
+  return out;
+}
+
+function checkLocal(path: string, flag: string): void {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+    throw new ScanError(WorkerErrorReason.InputUnavailable, `${flag} ${path}: remote locations are not fetched by this worker yet; mount it (pvc://) or download it first`);
+  }
+  if (!existsSync(path)) throw new ScanError(WorkerErrorReason.InvalidInput, `${flag} ${path}: does not exist`);
+}
+
+export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: string; modelSha256?: string; unlearnDataSha256?: string } {
+  const s = { type: 'string' } as const;
+  const b = { type: 'boolean' } as const;
+  const f = parseFlags(args, {
+    model: s, 'model-sha256': s, data: s, 'data-sha256': s, 'eval-data': s, 'unlearn-data': s, 'unlearn-data-sha256': s, task: s,
+    out: s, report: s, 'summary-file': s, scratch: s, reference: b,
+    'victim-label': s, 'target-label': s, 'trigger-length': s, 'target-length': s, 'top-k': s, candidates: s, iterations: s,
+    'inversion-samples': s, beta: s, 'two-sided-anchoring': b, 'position-mode': s, 'fixed-position': s, 'legacy-eval-position': s,
+    seed: s, 'max-length': s, 'query-max-length': s, 'keep-word-initial': b, dropout: b,
+    'early-stop-patience': s, 'early-stop-loss': s, 'early-stop-asr': s, 'max-identifiers': s, 'tokens-per-batch': s,
+    'detection-threshold': s, 'verdict-samples': s, 'eval-fraction': s,
+    eliminate: b, 'force-eliminate': b, 'no-eliminate': b,
+    'injection-rate': s, 'learning-rate': s, epochs: s, 'batch-size': s, 'warmup-ratio': s, 'gradient-clip': s, 'weight-decay': s,
+    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'known-trigger': s, 'known-attack': s, backend: s,
+  });
+  const base = f.reference ? R : D;
+  const task = choice(required(f.task, 'task'), 'task', ['defect', 'clone', 'search'] as const, 'defect');
+  const elimFlags = [f.eliminate, f['force-eliminate'], f['no-eliminate']].filter(Boolean).length;
+  if (elimFlags > 1) throw new UsageError('--eliminate, --force-eliminate and --no-eliminate exclude each other');
+  const iterations = num(f.iterations, 'iterations', base.iterations, { int: true, min: 1 });
+  const patience = num(f['early-stop-patience'], 'early-stop-patience', base.patience, { int: true, min: 0 });
+  if (patience > 0 && patience >= iterations) throw new UsageError(`--early-stop-patience ${patience} must be less than --iterations ${iterations}`);
+  return {
+    task,
+    model: required(f.model, 'model'),
+    data: required(f.data, 'data'),
+    evalData: f['eval-data'] as string | undefined,
+    unlearnData: f['unlearn-data'] as string | undefined,
+    out: f.out as string | undefined,
+    report: f.report as string | undefined,
+    summaryFile: (f['summary-file'] as string | undefined) ?? process.env.ELIBADCODE_SUMMARY_FILE,
+    victimLabel: optNum(f['victim-label'], 'victim-label', { int: true, min: 0 }),
+    targetLabel: optNum(f['target-label'], 'target-label', { int: true, min: 0 }),
+    triggerLength: num(f['trigger-length'], 'trigger-length', base.triggerLength, { int: true, min: 1, max: 32 }),
+    targetLength: num(f['target-length'], 'target-length', base.targetLength, { int: true, min: 1, max: 16 }),
+    topK: num(f['top-k'], 'top-k', base.topK, { int: true, min: 1 }),
+    candidates: num(f.candidates, 'candidates', base.candidates, { int: true, min: 1 }),
+    iterations,
+    inversionSamples: num(f['inversion-samples'], 'inversion-samples', base.inversionSamples, { int: true, min: 1 }),
+    beta: num(f.beta, 'beta', base.beta, { min: 0 }),
+    twoSided: f['two-sided-anchoring'] === true,
+    positionMode: choice(f['position-mode'], 'position-mode', ['SampleSpecific', 'Fixed', 'Both'] as const, base.positionMode),
+    fixedPosition: num(f['fixed-position'], 'fixed-position', base.fixedPosition, { int: true, min: 1 }),
+    legacyEvalPosition: optNum(f['legacy-eval-position'], 'legacy-eval-position', { int: true, min: 1 }),
+    seed: num(f.seed, 'seed', base.seed, { int: true, min: 0 }),
+    detectionThreshold: optNum(f['detection-threshold'], 'detection-threshold', { min: 0 }),
+    patience,
+    lossBelow: optNum(f['early-stop-loss'], 'early-stop-loss', { min: 0 }),
+    asrAtLeast: optNum(f['early-stop-asr'], 'early-stop-asr', { min: 0, max: 1 }),
+    maxLength: num(f['max-length'], 'max-length', base.maxLength, { int: true, min: 8 }),
+    queryMaxLength: num(f['query-max-length'], 'query-max-length', base.queryMaxLength, { int: true, min: 4 }),
+    keepWordInitial: f['keep-word-initial'] === true,
+    dropout: f.dropout === true,
+    maxIdentifiers: num(f['max-identifiers'], 'max-identifiers', base.maxIdentifiers, { int: true, min: 1 }),
+    verdictSamples: num(f['verdict-samples'], 'verdict-samples', base.verdictSamples, { int: true, min: 1 }),
+    evalFraction: num(f['eval-fraction'], 'eval-fraction', base.evalFraction, { min: 0, max: 1 }),
+    eliminate: f['no-eliminate'] ? 'never' : f['force-eliminate'] ? 'always' : 'auto',
+    unlearning: {
+      injectionRate: num(f['injection-rate'], 'injection-rate', base.unlearning.injectionRate, { min: 0, max: 1 }),
+      learningRate: num(f['learning-rate'], 'learning-rate', base.unlearning.learningRate, { min: 0 }),
+      epochs: num(f.epochs, 'epochs', base.unlearning.epochs, { int: true, min: 1 }),
+      batchSize: num(f['batch-size'], 'batch-size', base.unlearning.batchSize, { int: true, min: 1 }),
+      warmupRatio: num(f['warmup-ratio'], 'warmup-ratio', base.unlearning.warmupRatio, { min: 0, max: 1 }),
+      gradientClip: num(f['gradient-clip'], 'gradient-clip', base.unlearning.gradientClip, { min: 0 }),
+      weightDecay: num(f['weight-decay'], 'weight-decay', base.unlearning.weightDecay, { min: 0, max: 1 }),
+      seed: num(f['unlearn-seed'], 'unlearn-seed', base.unlearning.seed, { int: true, min: 0 }),
+      trainable: choice(f.trainable, 'trainable', ['auto', 'head', 'all'] as const, 'auto'),
+      placement: choice(f['unlearn-placement'], 'unlearn-placement', ['identifier', 'function-name'] as const, 'identifier'),
+    },
+    knownTrigger: f['known-trigger'] as string | undefined,
+    knownAttack: f['known-attack'] as string | undefined,
+    tokensPerBatch: num(f['tokens-per-batch'], 'tokens-per-batch', base.tokensPerBatch, { int: true, min: 64 }),
+    backend: f.backend as string | undefined,
+    modelSha256: f['model-sha256'] as string | undefined,
+    dataSha256: f['data-sha256'] as string | undefined,
+    unlearnDataSha256: f['unlearn-data-sha256'] as string | undefined,
+  };
+}
+
+function verifyInputs(o: ReturnType<typeof parseScanArgs>): void {
+  checkLocal(o.model, '--model');
+  checkLocal(o.data, '--data');
+  if (o.evalData) checkLocal(o.evalData, '--eval-data');
+  if (o.unlearnData) checkLocal(o.unlearnData, '--unlearn-data');
+  if (o.modelSha256 && statSync(o.model).isDirectory() && !modelDigests(o.model).includes(o.modelSha256.toLowerCase())) {
+    throw new ScanError(WorkerErrorReason.DigestMismatch, `--model ${o.model}: sha256 does not match --model-sha256 ${o.modelSha256}`);
+  }
+  for (const [file, want, flag] of [[o.data, o.dataSha256, '--data'], [o.unlearnData, o.unlearnDataSha256, '--unlearn-data']] as const) {
+    if (file && want && sha256File(file) !== want.toLowerCase()) throw new ScanError(WorkerErrorReason.DigestMismatch, `${flag} ${file}: sha256 does not match ${want}`);
+  }
+}
+
+export const scan: Command = {
+  name: 'scan',
+  summary: 'Scan a code model for a backdoor (EliBadCode): invert and anchor a trigger, decide, unlearn, verify.',
+  usage,
+  async run(args) {
+    const o = parseScanArgs(args);
+    try {
+      verifyInputs(o);
+      const { report, summary } = await runScan(o);
+      const c = report.options.find((x) => x.option === report.chosen)!;
+      const v = report.verification;
+      const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+      const asr = (x: unknown) => (x && typeof x === 'object' && 'asr' in x ? (x as { asr: number }).asr : undefined);
+      const clean = (m: typeof v.cleanBefore | undefined) => (m ? m.mrr ?? m.f1 ?? m.accuracy : undefined);
+      console.log([
+        `verdict: ${report.verdict.verdict} (score ${report.verdict.score?.toFixed(3) ?? 'n/a'}, threshold ${report.verdict.threshold})`,
+        `option: ${c.option}${c.targetLabel !== undefined ? ` (victim ${c.victimLabel} -> target ${c.targetLabel})` : ''}, best loss ${c.bestLoss.toFixed(4)} after ${c.iterations}/${c.maxIterations} iterations (${c.stop})`,
+        `inverted trigger: ${JSON.stringify(c.raw.text)} [${c.raw.tokens.join(' ')}]${c.query ? `, query target ${JSON.stringify(c.query.text)}` : ''}`,
+        `anchored trigger: ${JSON.stringify(c.anchored.text)} [${c.anchored.tokens.join(' ')}]`,
+        `inverted-trigger ASR: before ${pct(asr(v.invertedBefore))}, after ${pct(asr(v.invertedAfter))}`,
+        ...(v.known ? [`known trigger ${JSON.stringify(v.known.trigger)} (${v.known.attack}) ASR: before ${pct(v.known.before.asr)}, after ${pct(v.known.after?.asr)}`] : []),
+        `clean ${o.task === 'search' ? 'MRR' : o.task === 'clone' ? 'F1' : 'accuracy'}: before ${pct(clean(v.cleanBefore))}, after ${pct(clean(v.cleanAfter))}`,
+        `unlearning: ${report.unlearning.ran ? `${report.unlearning.injected} samples triggered, ${report.unlearning.steps} steps (${report.unlearning.trainable})` : report.unlearning.why}`,
+        report.output?.modelDir ? `cleaned model: ${report.output.modelDir} (sha256 ${report.output.sha256})` : 'cleaned model: not written',
+        `report: ${report.output?.reportFile}`,
+        `time: ${report.durations.totalSeconds.toFixed(1)} s (scan ${report.durations.scanSeconds.toFixed(1)} s, unlearning ${report.durations.eliminateSeconds.toFixed(1)} s)`,
+        ...(report.fallbacks.length ? ['fallbacks:', ...report.fallbacks.map((x) => `  - ${x}`)] : []),
+      ].join('\n'));
+      void summary;
+      return EXIT.ok;
+    } catch (e) {
+      const reason = e instanceof ScanError ? e.reason : /out of memory|OOM/i.test((e as Error).message) ? WorkerErrorReason.OutOfMemory : WorkerErrorReason.Internal;
+      if (o.summaryFile) {
+        try {
+          writeAtomically(o.summaryFile, errorSummary(reason, (e as Error).message, o.task));
+        } catch {
+          /* the error itself is reported below */
+        }
+      }
+      throw e;
+    }
+  },
+};
