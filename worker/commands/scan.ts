@@ -115,7 +115,8 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
   const elimFlags = [f.eliminate, f['force-eliminate'], f['no-eliminate']].filter(Boolean).length;
   if (elimFlags > 1) throw new UsageError('--eliminate, --force-eliminate and --no-eliminate exclude each other');
   const iterations = num(f.iterations, 'iterations', base.iterations, { int: true, min: 1 });
-  const patience = num(f['early-stop-patience'], 'early-stop-patience', base.patience, { int: true, min: 0 });
+  // The default patience only applies when it is below the iteration count; an explicit one must be.
+  const patience = num(f['early-stop-patience'], 'early-stop-patience', base.patience < iterations ? base.patience : 0, { int: true, min: 0 });
   if (patience > 0 && patience >= iterations) throw new UsageError(`--early-stop-patience ${patience} must be less than --iterations ${iterations}`);
   return {
     task,
@@ -123,7 +124,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     data: required(f.data, 'data'),
     evalData: f['eval-data'] as string | undefined,
     unlearnData: f['unlearn-data'] as string | undefined,
-    out: f.out as string | undefined,
+    out: (f.out as string | undefined) ?? (typeof f.scratch === 'string' ? join(f.scratch, 'out') : undefined),
     report: f.report as string | undefined,
     summaryFile: (f['summary-file'] as string | undefined) ?? process.env.ELIBADCODE_SUMMARY_FILE,
     victimLabel: optNum(f['victim-label'], 'victim-label', { int: true, min: 0 }),

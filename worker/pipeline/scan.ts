@@ -15,7 +15,7 @@ import { encodeIds, languageOf, samplePositions, type PositionChoice, type Sampl
 import { ClassificationObjective, SearchObjective, targetLogProbs, type Objective } from './objective.ts';
 import { invert } from './inversion.ts';
 import { anchor } from './anchoring.ts';
-import { CALIBRATION, DEFAULT_THRESHOLDS, decide } from './verdict.ts';
+import { CALIBRATION, DEFAULT_THRESHOLDS, SINGLE_TOKEN_SCORE, decide } from './verdict.ts';
 import { unlearn, type Placement, type Trainable } from './unlearning.ts';
 import { cleanMetrics, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type SearchAsr } from './verification.ts';
 import { ScanReport, summaryOf, writeAtomically, type OptionReport } from './report.ts';
@@ -348,6 +348,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   let rawAsr: AsrResult | undefined;
   let score: number | undefined;
   let scoreDefinition: string;
+  let singleToken: Record<string, number> | undefined;
   if (isSearch) {
     scoreDefinition = 'outrank lift of the anchored code trigger with the inverted query target on held-out rows';
     if (heldOut.length >= 2) {
@@ -355,11 +356,17 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
       score = invertedBefore.lift;
     }
   } else {
-    scoreDefinition = 'flip rate of the anchored trigger on held-out, correctly classified victim-label samples (inserted at their sample-specific positions)';
+    scoreDefinition = SINGLE_TOKEN_SCORE;
     if (heldOut.length > 0) {
       invertedBefore = await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target!, o.maxLength);
       rawAsr = unlearnTrigger === win.trigger ? invertedBefore : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target!, o.maxLength);
-      score = invertedBefore.samples > 0 && invertedBefore.samples > invertedBefore.baseRate * invertedBefore.samples ? invertedBefore.flipRate : undefined;
+      const seen = new Map<number, number>();
+      for (const id of win.trigger) {
+        if (!seen.has(id)) seen.set(id, (await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target!, o.maxLength)).flipRate);
+      }
+      singleToken = Object.fromEntries([...seen].map(([id, f]) => [tok.tokens([id])[0], f]));
+      const correct = invertedBefore.samples - Math.round(invertedBefore.baseRate * invertedBefore.samples);
+      score = correct > 0 ? Math.max(...seen.values()) : undefined;
     }
   }
   const threshold = o.detectionThreshold ?? DEFAULT_THRESHOLDS[o.task];
@@ -368,6 +375,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     heldOutSamples: heldOut.length,
     anchoredOrRawAsr: invertedBefore,
     ...(rawAsr ? { rawTriggerAsr: rawAsr } : {}),
+    ...(singleToken ? { singleTokenFlipRates: singleToken } : {}),
     bestLossPerOption: Object.fromEntries(options.map((x) => [x.option, x.bestLoss])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
