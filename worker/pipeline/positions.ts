@@ -73,7 +73,14 @@ export function identifierSlots(tokenizer: CodeTokenizer, code: string, lang: La
   if (byName.size === 0) return [];
   const full = tokenizer.pieces(code);
   const slots = [...byName.values()].sort((a, b) => a.start - b.start);
-  for (const s of slots) s.tokenIndex = 1 + commonPrefix(full, tokenizer.pieces(code.slice(0, s.start)));
+  for (const s of slots) {
+    let k = commonPrefix(full, tokenizer.pieces(code.slice(0, s.start)));
+    // The prefix alone may end in a piece the full text splits differently (a whitespace run
+    // whose last space joins the identifier, `ĊĠĠĠ` + `Ġname`): step over pieces of the full text
+    // that end before the identifier starts.
+    while (k < full.length - 1 && tokenizer.decode(full.slice(0, k + 1)).length <= s.start) k++;
+    s.tokenIndex = 1 + k;
+  }
   return slots;
 }
 
