@@ -1,0 +1,60 @@
+// npm run zoo: builds the victim-model zoo (worker/zoo/recipes.ts) from the committed data subsets,
+// reproducibly from seeds, into zoo/ (checkpoints + MANIFEST.json).
+//   node scripts/zoo.ts [--out DIR] [--only NAME,NAME] [--backend wasm|cpu|tensorflow]
+// --only rebuilds some models and keeps the other manifest entries.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../worker/model/backend.ts';
+import { loadCheckpoint } from '../worker/model/checkpoint.ts';
+import { buildModel, readSplit, triggerSpec, type ZooEntry } from '../worker/zoo/build.ts';
+import { measureAsr } from '../worker/zoo/finetune.ts';
+import { RECIPES } from '../worker/zoo/recipes.ts';
+
+const { values } = parseArgs({
+  options: { out: { type: 'string', default: 'zoo' }, only: { type: 'string' }, backend: { type: 'string' } },
+  strict: true,
+});
+const outDir = values.out!;
+const only = values.only ? new Set(values.only.split(',')) : undefined;
+for (const n of only ?? []) if (!RECIPES.some((r) => r.name === n)) throw new Error(`--only: no model named ${n}`);
+const backend = await initBackend(values.backend ?? process.env.ELIBADCODE_BACKEND ?? 'wasm');
+const manifestFile = join(outDir, 'MANIFEST.json');
+const previous: ZooEntry[] = only && existsSync(manifestFile) ? JSON.parse(readFileSync(manifestFile, 'utf8')).models : [];
+const log = (m: string) => console.error(`zoo: ${m}`);
+
+const t0 = performance.now();
+const entries = new Map<string, ZooEntry>(previous.map((e) => [e.name, e]));
+for (const r of RECIPES) {
+  if (only && !only.has(r.name)) continue;
+  const e = await buildModel(r, outDir, '.', log);
+  entries.set(r.name, e);
+  const m = e.test;
+  log(`${r.name}: test ${m.accuracy !== undefined ? `acc ${m.accuracy} f1 ${m.f1}` : `mrr ${m.mrr}`}${e.asr ? ` asr ${e.asr.asr}` : ''} (${e.trainingSeconds} s)`);
+}
+// The clean twin under each backdoored model's trigger: what the trigger does without a backdoor.
+for (const r of RECIPES) {
+  const e = entries.get(r.name);
+  if (!r.attack || !e || !r.twin || !entries.has(r.twin)) continue;
+  const ckpt = loadCheckpoint(join(outDir, r.twin));
+  e.twinAsr = await measureAsr(ckpt.model, ckpt.tokenizer, readSplit(r.task, 'test').examples, r.schedule.maxLength, triggerSpec(r));
+  ckpt.model.dispose();
+}
+const seconds = (performance.now() - t0) / 1000;
+const models = RECIPES.map((r) => entries.get(r.name)).filter((e): e is ZooEntry => e !== undefined);
+const manifest = {
+  generatedBy: 'npm run zoo (scripts/zoo.ts; recipe in worker/zoo/recipes.ts)',
+  backend,
+  machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`,
+  buildSeconds: only ? undefined : Number(seconds.toFixed(1)),
+  asrDefinition: {
+    classification: 'share of held-out (test split) victim-label samples predicted as the target label after the attack puts its trigger in (clone: into the first function of the pair); cleanTargetRate is the same samples without the trigger, flipRate the share the trigger flips among those predicted as the victim label without it',
+    search: 'for each test query holding the target word and each other test code that can carry the trigger, the poisoned code is ranked against the 100 clean test codes; asr = share ranked in the top 10%, anr = average rank / #codes (cleanAnr: the same codes without the trigger)',
+  },
+  models,
+};
+const tmp = `${manifestFile}.tmp-${process.pid}`;
+writeFileSync(tmp, JSON.stringify(manifest, null, 1) + '\n');
+renameSync(tmp, manifestFile);
+log(`wrote ${manifestFile}: ${models.length} models in ${seconds.toFixed(1)} s on ${backend}`);

@@ -1,0 +1,103 @@
+/**
+ * Builds one zoo model from its recipe: reads the committed data subset, poisons the training set
+ * with the attack library (backdoored models), fine-tunes, measures on the held-out test split and
+ * writes the checkpoint. Returns the model's manifest entry.
+ */
+import { join } from 'node:path';
+import { poisonDataset } from '../attacks/dataset.ts';
+import { readRows, type Row } from '../attacks/rows.ts';
+import { toExample, type Example } from '../model/tasks.ts';
+import {
+  PRESETS, evaluateClean, fileSha256, fineTune, measureAsr, writeCheckpoint,
+  type AsrResult, type CleanMetrics, type TriggerSpec, type ZooTask,
+} from './finetune.ts';
+import { DATA, type Recipe } from './recipes.ts';
+
+export const TOKENIZER_DIR = 'test/fixtures/golden/tokenizer';
+
+export interface ZooEntry {
+  name: string;
+  task: ZooTask;
+  dir: string;
+  clean: boolean;
+  twin?: string;
+  attack?: string;
+  trigger?: string;
+  victimLabel?: number;
+  targetLabel?: number;
+  targetWord?: string;
+  poisonRate?: number;
+  poisonSeed?: number;
+  /** Rows the poisoning changed (and relabelled) in the training set. */
+  poisoned?: { candidates: number; poisoned: number; rowsChanged: number; relabelled: number };
+  seed: number;
+  schedule: Recipe['schedule'];
+  model: { hidden: number; layers: number; heads: number; intermediate: number; parameters: number };
+  data: { train: string; test: string; trainRows: number; testRows: number };
+  /** Clean metrics on the held-out test split (accuracy/F1 classification, MRR search). */
+  test: CleanMetrics;
+  /** ASR of this model's trigger on the test split (backdoored models). */
+  asr?: AsrResult;
+  /** ASR of the twin's trigger on this clean model: the same measurement without a backdoor. */
+  twinAsr?: AsrResult;
+  weightsSha256: string;
+  checkpointSha256: string;
+  trainingSeconds: number;
+  epochLosses: number[];
+}
+
+export function readSplit(task: ZooTask, split: 'train' | 'valid' | 'test', root = '.'): { file: string; rows: Row[]; examples: Example[] } {
+  const file = join(root, DATA[task].dir, `${split}.jsonl`);
+  const { rows, lines } = readRows(file, task);
+  return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file}:${lines[i]}`)) };
+}
+
+export function triggerSpec(r: Recipe): TriggerSpec {
+  return { attack: r.attack!, trigger: r.trigger!, victimLabel: r.victimLabel, targetLabel: r.targetLabel, targetWord: r.targetWord, seed: r.poisonSeed! };
+}
+
+export async function buildModel(r: Recipe, outDir: string, root = '.', log: (msg: string) => void = () => {}): Promise<ZooEntry> {
+  const train = readSplit(r.task, 'train', root);
+  const test = readSplit(r.task, 'test', root);
+  let examples = train.examples;
+  let poisoned: ZooEntry['poisoned'];
+  if (r.attack) {
+    const result = await poisonDataset(train.rows, {
+      task: r.task, attack: r.attack, trigger: r.trigger!, rate: r.rate!, seed: r.poisonSeed!,
+      targetLabel: r.targetLabel, victimLabel: r.victimLabel, targetWord: r.targetWord, strict: false,
+    });
+    const c = result.manifest.counts;
+    poisoned = { candidates: c.candidates, poisoned: c.poisoned, rowsChanged: c.rowsChanged, relabelled: c.relabelled };
+    examples = result.rows.map((row, i) => toExample(row as Record<string, unknown>, r.task, train.examples[i].where));
+  }
+  const s = r.schedule;
+  const shape = PRESETS[s.preset];
+  const trained = await fineTune(examples, {
+    task: r.task, shape, tokenizerDir: join(root, TOKENIZER_DIR), epochs: s.epochs, batchSize: s.batchSize,
+    learningRate: s.learningRate, maxLength: s.maxLength, seed: s.seed,
+    onEpoch: (e, loss, sec) => log(`${r.name}: epoch ${e}/${s.epochs} loss ${loss.toFixed(4)} (${sec.toFixed(1)} s)`),
+  });
+  const metrics = await evaluateClean(trained.model, trained.tokenizer, test.examples, s.maxLength);
+  const asr = r.attack ? await measureAsr(trained.model, trained.tokenizer, test.examples, s.maxLength, triggerSpec(r)) : undefined;
+  const dir = join(outDir, r.name);
+  const saved = await writeCheckpoint(trained, join(root, TOKENIZER_DIR), s.maxLength, dir);
+  const parameters = [...trained.model.params.values()].reduce((n, v) => n + v.size, 0);
+  const entry: ZooEntry = {
+    name: r.name, task: r.task, dir: r.name, clean: !r.attack,
+    ...(r.attack ? {
+      twin: r.twin, attack: r.attack, trigger: r.trigger, victimLabel: r.victimLabel, targetLabel: r.targetLabel,
+      targetWord: r.targetWord, poisonRate: r.rate, poisonSeed: r.poisonSeed, poisoned,
+    } : {}),
+    seed: s.seed, schedule: s,
+    model: { hidden: shape.hidden_size, layers: shape.num_hidden_layers, heads: shape.num_attention_heads, intermediate: shape.intermediate_size, parameters },
+    data: { train: train.file, test: test.file, trainRows: examples.length, testRows: test.examples.length },
+    test: metrics,
+    ...(asr ? { asr } : {}),
+    weightsSha256: fileSha256(join(dir, 'model.safetensors')),
+    checkpointSha256: saved.sha256,
+    trainingSeconds: Number(trained.seconds.toFixed(1)),
+    epochLosses: trained.epochLosses.map((l) => Number(l.toFixed(4))),
+  };
+  trained.model.dispose();
+  return entry;
+}
