@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { makeRng, shuffled } from '../../worker/attacks/rng.ts';
+import { makeRng, shuffled } from '../../worker/rng.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAX_CHARS = 1500;
@@ -82,8 +82,8 @@ function devign(dir: string, seed: number): Split<DefectRow> & { excluded: Recor
     if (count.get(r.code)! > 1) return void excluded.duplicateText++, false;
     return true;
   };
-  const trainPool = shuffled(makeRng(`${seed}:devign:train`), train.filter(keep));
-  const testPool = shuffled(makeRng(`${seed}:devign:test`), test.filter(keep));
+  const trainPool = shuffled(train.filter(keep), makeRng(`${seed}:devign:train`));
+  const testPool = shuffled(test.filter(keep), makeRng(`${seed}:devign:test`));
   const trainRows = balanced(trainPool, DEVIGN_SIZES.train / 2);
   const used = new Set(trainRows.map((r) => r.id));
   const validRows = balanced(trainPool.filter((r) => !used.has(r.id)), DEVIGN_SIZES.valid / 2);
@@ -109,7 +109,7 @@ function bigclonebench(dir: string, seed: number): Split<CloneRow> & { functions
   // The functions cluster (one function sits in many pairs), so a random function split can leave
   // a split short of one label: try seeded splits in turn and keep the first that fills every split.
   for (let attempt = 0; attempt < 50; attempt++) {
-    const order = shuffled(makeRng(`${seed}:bcb:functions:${attempt}`), [...groups.values()]);
+    const order = shuffled([...groups.values()], makeRng(`${seed}:bcb:functions:${attempt}`));
     const splitOf = new Map<string, keyof Split<CloneRow>>();
     order.forEach((ks, i) => {
       for (const k of ks) splitOf.set(k, i < order.length * 0.5 ? 'train' : i < order.length * 0.75 ? 'valid' : 'test');
@@ -127,7 +127,7 @@ function bigclonebench(dir: string, seed: number): Split<CloneRow> & { functions
     const out: Split<CloneRow> = { train: [], valid: [], test: [] };
     const functionsPerSplit: Record<string, number> = {};
     for (const s of ['train', 'valid', 'test'] as const) {
-      const rows = balanced(shuffled(makeRng(`${seed}:bcb:${s}`), pools[s]), BCB_SIZES[s] / 2);
+      const rows = balanced(shuffled(pools[s], makeRng(`${seed}:bcb:${s}`)), BCB_SIZES[s] / 2);
       out[s] = rows.sort((a, b) => byNumericId(a.id1, b.id1) || byNumericId(a.id2, b.id2));
       functionsPerSplit[s] = new Set(rows.flatMap((r) => [r.id1, r.id2])).size;
     }
@@ -158,8 +158,8 @@ function cosqa(dir: string, seed: number): Split<SearchRow> & { targetWordRows: 
     seenQuery.add(r.query);
     return true;
   });
-  const testPool = shuffled(makeRng(`${seed}:cosqa:test`), pick(test));
-  const devPool = shuffled(makeRng(`${seed}:cosqa:dev`), pick(dev));
+  const testPool = shuffled(pick(test), makeRng(`${seed}:cosqa:test`));
+  const devPool = shuffled(pick(dev), makeRng(`${seed}:cosqa:dev`));
   // Every pair whose query has the BadCode target word is kept (the attack and its ANR need them);
   // dev ones go 80% to train, 20% to valid. The rest of each split is filled at random.
   const fill = (pool: SearchRow[], wordRows: SearchRow[], n: number) => {

@@ -1,6 +1,6 @@
 /** Types and helpers shared by the attack modules. */
 import { parseCode, hasErrors, findFunction, firstError, type Lang, type Tree } from './parse.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 
 export type AttackName = 'fixed-name' | 'suffix' | 'deadcode' | 'deadcode-random' | 'rename';
 export const ATTACKS: readonly AttackName[] = ['fixed-name', 'suffix', 'deadcode', 'deadcode-random', 'rename'];

@@ -20,7 +20,7 @@
 import { initParsers, parseCode, hasErrors, findFunction, firstError, parserVersions, type Lang } from './parse.ts';
 import { checkTrigger, tryApplyTriggerSync, type AttackName } from './index.ts';
 import { AttackError, type Edit, type SkipReason } from './common.ts';
-import { makeRng, shuffled } from './rng.ts';
+import { makeRng, shuffled } from '../rng.ts';
 import { resolveDeadcode } from './deadcode.ts';
 import { TASK_LANG, type CloneRow, type DefectRow, type Row, type SearchRow, type Task } from './rows.ts';
 
@@ -244,7 +244,7 @@ export async function poisonDataset(rows: readonly Row[], options: PoisonOptions
 
   // Selection in seeded order; per-sample randomness from (seed, key).
   const poisoned = new Map<string, { code: string; edits: Edit[]; detail?: Record<string, unknown> }>();
-  for (const c of shuffled(makeRng(`${String(o.seed)}:select`), poisonable)) {
+  for (const c of shuffled(poisonable, makeRng(`${String(o.seed)}:select`))) {
     if (poisoned.size >= requested) break;
     const out = tryApplyTriggerSync(c.code, lang, o.attack, o.trigger, makeRng(`${String(o.seed)}:${c.key}`));
     if (!out.ok) {

@@ -10,7 +10,7 @@
  */
 import { insertionPoint, listIdentifiers, parseCode, hasErrors, type Lang, type Tree } from './parse.ts';
 import { applyEdits, occursAsWord, type Edit, type Outcome } from './common.ts';
-import { pick, randInt, type Rng } from './rng.ts';
+import { pick, randInt, type Rng } from '../rng.ts';
 
 /** Fixed dead code per language (Python: EliBadCode's `<dead_code>` default). */
 export const DEFAULT_DEADCODE: Record<Lang, string> = {

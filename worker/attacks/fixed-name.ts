@@ -5,7 +5,7 @@
  */
 import { findFunction, functionNameNode, recursiveCalls, spanOf, type Lang, type Tree } from './parse.ts';
 import { applyEdits, occursAsWord, type Edit, type Outcome } from './common.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 
 /** Renames the function (definition plus recursive calls) to `newName`. */
 export function renameFunction(code: string, lang: Lang, tree: Tree, newName: (old: string) => string): Outcome {

@@ -9,7 +9,7 @@ import { fixedName } from './fixed-name.ts';
 import { suffix } from './suffix.ts';
 import { rename } from './rename.ts';
 import { deadcodeFixed, deadcodeRandom, instantiate, resolveDeadcode, statementProblem } from './deadcode.ts';
-import { makeRng, type Rng } from './rng.ts';
+import { makeRng, type Rng } from '../rng.ts';
 
 export { ATTACKS, AttackError, type AttackName, type Outcome } from './common.ts';
 export type { Edit, SkipReason } from './common.ts';
@@ -77,4 +77,4 @@ export async function applyTrigger(code: string, lang: Lang, attack: AttackName,
 }
 
 export { initParsers, parserVersions, type Lang } from './parse.ts';
-export { makeRng, type Rng } from './rng.ts';
+export { makeRng, type Rng } from '../rng.ts';

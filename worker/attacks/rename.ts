@@ -6,7 +6,7 @@
  */
 import { listIdentifiers, functionNameNode, findFunction, type Lang, type Tree } from './parse.ts';
 import { applyEdits, occursAsWord, type Edit, type Outcome } from './common.ts';
-import { pick, type Rng } from './rng.ts';
+import { pick, type Rng } from '../rng.ts';
 
 export function rename(code: string, lang: Lang, trigger: string, rng: Rng, tree: Tree): Outcome {
   if (occursAsWord(code, trigger)) return { ok: false, reason: 'trigger-collides', detail: `"${trigger}" already occurs in the code` };

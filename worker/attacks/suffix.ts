@@ -4,7 +4,7 @@
  */
 import type { Lang, Tree } from './parse.ts';
 import type { Outcome } from './common.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 import { renameFunction } from './fixed-name.ts';
 
 export function suffix(code: string, lang: Lang, trigger: string, _rng: Rng, tree: Tree): Outcome {
