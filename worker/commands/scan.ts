@@ -45,6 +45,7 @@ export const usage = [
   '  --eliminate (unlearn when the verdict is Backdoored; default)  --force-eliminate (always)  --no-eliminate',
   `  --injection-rate F (${D.unlearning.injectionRate})  --learning-rate F (${D.unlearning.learningRate})  --epochs N (${D.unlearning.epochs})  --batch-size N (${D.unlearning.batchSize})`,
   `  --warmup-ratio F (${D.unlearning.warmupRatio})  --gradient-clip F (${D.unlearning.gradientClip})  --weight-decay F (${D.unlearning.weightDecay})  --unlearn-seed N (${D.unlearning.seed})`,
+  '  --injection-scope victim|all (victim: reference; all: every label at the same rate, so the trigger predicts no label)',
   '  --trainable Auto|Head|All (Auto: head for defect/clone, all for search)',
   '  --unlearn-placement identifier|function-name (identifier: defender-chosen identifier slot; function-name: the reference\'s substitution)',
   'Verification',
@@ -107,7 +108,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     'early-stop-patience': s, 'early-stop-loss': s, 'early-stop-asr': s, 'max-identifiers': s, 'tokens-per-batch': s,
     'detection-threshold': s, 'verdict-samples': s, 'eval-fraction': s,
     eliminate: b, 'force-eliminate': b, 'no-eliminate': b,
-    'injection-rate': s, 'learning-rate': s, epochs: s, 'batch-size': s, 'warmup-ratio': s, 'gradient-clip': s, 'weight-decay': s,
+    'injection-rate': s, 'injection-scope': s, 'learning-rate': s, epochs: s, 'batch-size': s, 'warmup-ratio': s, 'gradient-clip': s, 'weight-decay': s,
     'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'known-trigger': s, 'known-attack': s, backend: s,
   });
   const base = f.reference ? R : D;
@@ -155,6 +156,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     eliminate: f['no-eliminate'] ? 'never' : f['force-eliminate'] ? 'always' : 'auto',
     unlearning: {
       injectionRate: num(f['injection-rate'], 'injection-rate', base.unlearning.injectionRate, { min: 0, max: 1 }),
+      injectionScope: choice(f['injection-scope'], 'injection-scope', ['victim', 'all'] as const, base.unlearning.injectionScope),
       learningRate: num(f['learning-rate'], 'learning-rate', base.unlearning.learningRate, { min: 0 }),
       epochs: num(f.epochs, 'epochs', base.unlearning.epochs, { int: true, min: 1 }),
       batchSize: num(f['batch-size'], 'batch-size', base.unlearning.batchSize, { int: true, min: 1 }),
@@ -200,7 +202,8 @@ export const scan: Command = {
       const c = report.options.find((x) => x.option === report.chosen)!;
       const v = report.verification;
       const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
-      const asr = (x: unknown) => (x && typeof x === 'object' && 'asr' in x ? (x as { asr: number }).asr : undefined);
+      // Classification: ASR; code search: how often a triggered code outranks the gold one.
+      const asr = (x: unknown) => (x && typeof x === 'object' ? ((x as { asr?: number }).asr ?? (x as { outrankRate?: number }).outrankRate) : undefined);
       const clean = (m: typeof v.cleanBefore | undefined) => (m ? m.mrr ?? m.f1 ?? m.accuracy : undefined);
       console.log([
         `verdict: ${report.verdict.verdict} (score ${report.verdict.score?.toFixed(3) ?? 'n/a'}, threshold ${report.verdict.threshold})`,

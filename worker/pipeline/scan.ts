@@ -73,6 +73,7 @@ export interface ScanOptions {
   eliminate: 'auto' | 'always' | 'never';
   unlearning: {
     injectionRate: number;
+    injectionScope: 'victim' | 'all';
     learningRate: number;
     epochs: number;
     batchSize: number;
@@ -95,7 +96,7 @@ export const DEMO_DEFAULTS = {
   triggerLength: 5, targetLength: 2, topK: 32, candidates: 32, iterations: 40, inversionSamples: 12, beta: 0.15,
   positionMode: 'SampleSpecific' as PositionModeOption, fixedPosition: 50, seed: 123456, patience: 10, maxLength: 128, queryMaxLength: 64,
   maxIdentifiers: 12, verdictSamples: 40, evalFraction: 0.5, tokensPerBatch: 8192,
-  unlearning: { injectionRate: 0.2, learningRate: 5e-3, epochs: 1, batchSize: 32, warmupRatio: 0.1, gradientClip: 1, weightDecay: 0, seed: 42, trainable: 'auto' as const, placement: 'identifier' as Placement },
+  unlearning: { injectionRate: 0.2, injectionScope: 'victim' as 'victim' | 'all', learningRate: 5e-3, epochs: 1, batchSize: 32, warmupRatio: 0.1, gradientClip: 1, weightDecay: 0, seed: 42, trainable: 'auto' as const, placement: 'identifier' as Placement },
 };
 /** The reference implementation's values (spec 2.3, 2.6, §4). */
 export const REFERENCE_DEFAULTS = { ...DEMO_DEFAULTS, topK: 64, candidates: 64, iterations: 100, inversionSamples: 30, positionMode: 'Both' as PositionModeOption, patience: 0, maxLength: 400, queryMaxLength: 128 };

@@ -22,6 +22,12 @@ export interface UnlearnOptions {
   /** Query-side target (search): inserted after the query's <s> of triggered rows. Unused by default. */
   victimLabel?: number;
   injectionRate: number;
+  /**
+   * Which samples may receive the trigger: `victim` (reference: victim-label samples only) or
+   * `all` (every label, at the same rate, so the trigger carries no label information and the
+   * model cannot learn it as a shortcut to the victim label).
+   */
+  injectionScope?: 'victim' | 'all';
   learningRate: number;
   epochs: number;
   batchSize: number;
@@ -67,7 +73,7 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
   let injected = 0;
   let skipped = 0;
   const rows = data.map((s) => {
-    const eligible = model.task === 'search' || s.label === o.victimLabel;
+    const eligible = model.task === 'search' || o.injectionScope === 'all' || s.label === o.victimLabel;
     if (!eligible || random() >= o.injectionRate) return { ids: s.ids, pair: s.pair, queryIds: s.queryIds, label: s.label };
     let ids: number[] | undefined;
     if (o.placement === 'identifier') ids = injectAtRandomIdentifier(tokenizer, s, o.trigger, o.lang, o.maxLength, random);
