@@ -43,6 +43,43 @@ export class EventRecorder {
     this.requests = opts.requests;
   }
 
+  private backlog: Array<{ regarding: Regarding; events: readonly PendingEvent[] }> = [];
+  private running = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** Events are best effort: at most this many requests in flight, so a burst of transitions does
+   * not compete with Job creation and status writes for the API server. Beyond maxBacklog, drop. */
+  private readonly concurrency = 2;
+  private readonly maxBacklog = 10_000;
+  dropped = 0;
+
+  /** Emit without waiting; flush() waits until everything queued was sent (graceful shutdown). */
+  emitInBackground(regarding: Regarding, events: readonly PendingEvent[]): void {
+    if (events.length === 0) return;
+    if (this.backlog.length >= this.maxBacklog) {
+      this.dropped += events.length;
+      return;
+    }
+    this.backlog.push({ regarding, events });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.concurrency && this.backlog.length) {
+      const item = this.backlog.shift()!;
+      this.running++;
+      this.emit(item.regarding, item.events).finally(() => {
+        this.running--;
+        this.pump();
+        if (this.running === 0 && this.backlog.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.running === 0 && this.backlog.length === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
   async emit(regarding: Regarding, events: readonly PendingEvent[]): Promise<void> {
     for (const e of events) {
       const name = `${regarding.name.slice(0, 200)}.${Date.now().toString(16)}${randomBytes(4).toString('hex')}`;

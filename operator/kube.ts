@@ -81,3 +81,27 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function jitter(ms: number, factor = 1): number {
   return ms + Math.random() * ms * factor;
 }
+
+/**
+ * client-node 2.0.1 builds a new undici Agent for every request (KubeConfig.createDispatcher is
+ * not cached), so every API call opens a new TLS connection and the idle keep-alive sockets of
+ * the discarded agents pile up. Share one Agent per KubeConfig: requests then reuse pooled
+ * connections. Returns the same KubeConfig for chaining.
+ */
+export function shareConnections<K extends object>(kc: K): K {
+  const target = kc as unknown as { createDispatcher?: (cluster: unknown, opts: unknown) => unknown; __sharedDispatchers?: Map<string, unknown> };
+  const orig = target.createDispatcher?.bind(kc);
+  if (!orig || target.__sharedDispatchers) return kc;
+  const cache = new Map<string, unknown>();
+  target.__sharedDispatchers = cache;
+  target.createDispatcher = (cluster: unknown, opts: unknown) => {
+    const key = JSON.stringify([(cluster as { server?: string } | undefined)?.server ?? '', opts]);
+    let d = cache.get(key);
+    if (d === undefined) {
+      d = orig(cluster, opts);
+      cache.set(key, d);
+    }
+    return d;
+  };
+  return kc;
+}

@@ -18,7 +18,7 @@ import { pino, type Logger } from 'pino';
 import { GROUP, LABELS, PLURAL, VERSION } from '../crds/backdoorscan.ts';
 import { EventRecorder } from './events.ts';
 import { MANAGED_BY, SCAN_NAME_ANNOTATION, type JobConfig } from './job.ts';
-import { describeError, RequestCounter } from './kube.ts';
+import { describeError, RequestCounter, shareConnections } from './kube.ts';
 import { defaultIdentity, KubeLeaseStore, LeaderElector } from './leader.ts';
 import { CacheGroup, ListWatch, objectKey, type ListPage } from './listwatch.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -113,11 +113,14 @@ function trimPod(p: V1Pod): V1Pod {
 }
 
 export async function startOperator(config: OperatorConfig): Promise<OperatorHandle> {
-  const kc = config.kubeConfig ?? (() => {
-    const k = new KubeConfig();
-    k.loadFromDefault();
-    return k;
-  })();
+  const kc = shareConnections(
+    config.kubeConfig ??
+      (() => {
+        const k = new KubeConfig();
+        k.loadFromDefault();
+        return k;
+      })(),
+  );
   const logger = config.logger ?? createLogger(config.logLevel);
   const identity = config.identity ?? defaultIdentity();
   const metrics = new OperatorMetrics({ controller: CONTROLLER_NAME });
@@ -249,13 +252,14 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
     ...(config.jobTtlSeconds !== undefined ? { defaultTtlSecondsAfterFinished: config.jobTtlSeconds } : {}),
     ...(config.scratchSizeLimit ? { scratchSizeLimit: config.scratchSizeLimit } : {}),
   };
+  const recorder = new EventRecorder({ api: eventsApi, controller: REPORTING_CONTROLLER, instance: identity, logger, requests });
   const reconciler = new Reconciler({
     scans,
     jobs,
     pods,
     batch,
     custom,
-    events: new EventRecorder({ api: eventsApi, controller: REPORTING_CONTROLLER, instance: identity, logger, requests }),
+    events: recorder,
     metrics,
     jobConfig,
     logger,
@@ -399,6 +403,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
       logger.info({ identity }, 'shutting down: draining workers');
       await queue.shutdown({ drain: true, timeoutMs: 25_000 });
       await Promise.all(workerLoops);
+      await recorder.flush();
       await Promise.all([...scanInformers, ...jobInformers, ...podInformers].map((i) => i.stop()));
       // Release only after the workers are done, so the next leader never overlaps with our writes.
       if (leader) await leader.stop({ release: true });

@@ -100,6 +100,8 @@ function terminatedPod(pods: V1Pod[], phase?: 'Succeeded' | 'Failed'): { pod: V1
   return best && { pod: best.pod, cs: best.cs };
 }
 
+const pendingMessage = (job: string) => `Job ${job} created, waiting for the worker pod to start`;
+
 /** Why an unfinished Job's pod is not running yet, if it says. */
 function waitingReason(job: V1Job, pods: V1Pod[]): { running: boolean; reason: string; message: string; startedAt?: string } {
   if (job.spec?.suspend) {
@@ -128,7 +130,7 @@ function waitingReason(job: V1Job, pods: V1Pod[]): { running: boolean; reason: s
       return { running: false, reason: R.Unschedulable, message: `worker pod ${pod.metadata?.name} is unschedulable: ${sched.message ?? ''}`.trim() };
     }
   }
-  return { running: false, reason: R.Pending, message: `Job ${job.metadata?.name} created, waiting for the worker pod to start` };
+  return { running: false, reason: R.Pending, message: pendingMessage(job.metadata?.name ?? '') };
 }
 
 interface Failure {
@@ -299,7 +301,9 @@ export class Reconciler {
     if (attempt === 0 || !current) {
       attempt = Math.max(attempt, 1);
       await createAttempt(attempt, '');
-      if (!isTrue(conds, C.Running)) set({ type: C.Running, status: 'False', reason: R.JobCreated, message: `Job ${jobName(md.name!, attempt)} created, waiting for the worker pod` });
+      // The same words the next reconcile will find (waitingReason), so it has nothing to write.
+      const r = findCondition(conds, C.Running);
+      if (r?.status !== 'True' && r?.reason !== R.Retrying) set({ type: C.Running, status: 'False', reason: R.Pending, message: pendingMessage(jobName(md.name!, attempt)) });
     } else if (current.metadata?.deletionTimestamp) {
       outcome.action = 'waiting for Job deletion';
     } else if (jobCondition(current, 'Complete')) {
@@ -457,7 +461,8 @@ export class Reconciler {
       throw err;
     }
     if (updated) this.d.scans.mutate(updated);
-    await this.d.events.emit(
+    // Emitted after the write succeeded, without holding the worker: events are best effort.
+    this.d.events.emitInBackground(
       { apiVersion: API_VERSION, kind: KIND, name: md.name!, namespace: md.namespace!, uid: md.uid, resourceVersion: updated?.metadata?.resourceVersion },
       events,
     );

@@ -1,0 +1,257 @@
+// Operator scale benchmark against a real kube-apiserver (not a timed test):
+//   node test/bench/operator.bench.ts [--scans 1000] [--hold 10000] [--workers 4] [--concurrency 50]
+// Phase 1: create N BackdoorScans; report create->Job latency (p50/p99, from the API server's
+// watch as seen by this process), time to drain (every scan has its Job and status), API requests
+// per scan (the operator's own request counter), and the operator's peak RSS.
+// Phase 2: grow to H scans (and H Jobs) in total, let it settle, report the operator's RSS.
+// The operator runs as a child process (`node operator/main.ts`) so its memory is its own.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1Job } from '@kubernetes/client-node';
+import { ListWatch } from '../../operator/listwatch.ts';
+import { startClusterWithCrd, ensureNamespace, createScan, httpGet, waitFor, clients } from '../operator.helpers.ts';
+import { GROUP, PLURAL, VERSION } from '../../crds/backdoorscan.ts';
+
+const { values } = parseArgs({
+  options: {
+    scans: { type: 'string', default: '1000' },
+    hold: { type: 'string', default: '10000' },
+    workers: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '50' },
+    /** Creations per second in phase 1 (0: as fast as the API server takes them). */
+    rate: { type: 'string', default: '0' },
+  },
+});
+const N = Number(values.scans);
+const HOLD = Number(values.hold);
+const CONC = Number(values.concurrency);
+const RATE = Number(values.rate);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ns = 'bench';
+
+const t0 = Date.now();
+const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${s}`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function procMem(pid: number): { rssMB: number; hwmMB: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
+  return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 };
+}
+
+/** CPU seconds (user+system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+async function operatorRequests(port: number): Promise<Record<string, number>> {
+  const body = (await httpGet(port, '/metrics')).body;
+  const out: Record<string, number> = {};
+  for (const m of body.matchAll(/elibadcode_operator_api_requests_total\{verb="([^"]+)",resource="([^"]+)"\} (\d+)/g)) out[`${m[1]} ${m[2]}`] = Number(m[3]);
+  return out;
+}
+
+async function metric(port: number, re: RegExp): Promise<number> {
+  const m = re.exec((await httpGet(port, '/metrics')).body);
+  return m ? Number(m[1]) : NaN;
+}
+
+const cp = await startClusterWithCrd({ log });
+log(`control plane up at ${cp.server}`);
+await ensureNamespace(cp.kubeConfig, ns);
+const port = await freePort();
+const op = spawn(process.execPath, ['--max-old-space-size=256', join(root, 'operator', 'main.ts')], {
+  cwd: root,
+  env: {
+    ...process.env,
+    KUBECONFIG: cp.kubeconfigPath,
+    POD_NAME: 'bench-op',
+    ELIBADCODE_WORKER_IMAGE: 'elibadcode/worker:bench',
+    ELIBADCODE_HTTP_PORT: String(port),
+    ELIBADCODE_LEADER_ELECT: 'true',
+    ELIBADCODE_LEASE_NAMESPACE: 'default',
+    ELIBADCODE_WORKERS: values.workers,
+    ELIBADCODE_LOG_LEVEL: 'warn',
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+let peakMB = 0;
+const sampler = setInterval(() => {
+  try {
+    peakMB = Math.max(peakMB, procMem(op.pid!).hwmMB);
+  } catch {
+    /* exited */
+  }
+}, 200);
+await waitFor('operator ready', async () => (await httpGet(port, '/readyz').catch(() => ({ status: 0 }))).status === 200, 30_000);
+await waitFor('operator leads', async () => (await metric(port, /leader_election_master_status\{name="elibadcode-operator"\} (\d)/)) === 1, 30_000);
+log(`operator pid ${op.pid} ready and leading; idle RSS ${procMem(op.pid!).rssMB.toFixed(1)} MB`);
+
+// Observe Jobs and scan status from this process.
+const created = new Map<string, number>();
+const jobSeen = new Map<string, number>();
+const statusSeen = new Map<string, number>();
+// The operator's own list-watch (reconnects, relists) so a dropped stream cannot stall the benchmark.
+const { custom, batch } = clients(cp.kubeConfig);
+const jobsLW = new ListWatch<V1Job>({
+  name: 'bench-jobs',
+  kubeConfig: cp.kubeConfig,
+  path: `/apis/batch/v1/namespaces/${ns}/jobs`,
+  list: async ({ limit, continue: c }) => {
+    const r = await batch.listNamespacedJob({ namespace: ns, limit, _continue: c });
+    return { items: r.items, metadata: { resourceVersion: r.metadata?.resourceVersion, continue: r.metadata?._continue } };
+  },
+  transform: (j) => ({ metadata: { name: j.metadata?.name, namespace: j.metadata?.namespace, ownerReferences: j.metadata?.ownerReferences } }) as V1Job,
+});
+jobsLW.on('add', (obj) => {
+  const scan = obj.metadata?.ownerReferences?.[0]?.name;
+  if (scan && !jobSeen.has(scan)) jobSeen.set(scan, Date.now());
+});
+type Scan = { metadata?: { name?: string; namespace?: string }; status?: { jobName?: string } };
+const scansLW = new ListWatch<Scan>({
+  name: 'bench-scans',
+  kubeConfig: cp.kubeConfig,
+  path: `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
+  list: async ({ limit, continue: c }) =>
+    (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, limit, _continue: c })) as never,
+  transform: (o) => ({ metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace }, status: { jobName: o.status?.jobName } }),
+});
+const onScan = (obj: Scan) => {
+  const name = obj.metadata?.name;
+  if (name && obj.status?.jobName && !statusSeen.has(name)) statusSeen.set(name, Date.now());
+};
+scansLW.on('add', onScan);
+scansLW.on('update', onScan);
+jobsLW.start();
+scansLW.start();
+await Promise.all([jobsLW.waitForSync(), scansLW.waitForSync()]);
+const progress = setInterval(() => log(`progress: created ${created.size}, jobs ${jobSeen.size}, statuses ${statusSeen.size}`), 10_000);
+
+async function createMany(from: number, to: number, rate = 0): Promise<void> {
+  let next = from;
+  const start = Date.now();
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= to) return;
+      if (rate > 0) {
+        const due = start + ((i - from) / rate) * 1000;
+        if (due > Date.now()) await sleep(due - Date.now());
+      }
+      const name = `scan-${String(i).padStart(5, '0')}`;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await createScan(cp.kubeConfig, name, ns);
+          created.set(name, Date.now());
+          break;
+        } catch (err) {
+          if (attempt > 5) throw err;
+          await sleep(100 * (attempt + 1));
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONC }, worker));
+}
+
+// Phase 1.
+const reqBefore = await operatorRequests(port);
+const cpuOp0 = cpuSeconds(op.pid!);
+const apiPid = cp.pids['kube-apiserver'];
+const cpuApi0 = apiPid ? cpuSeconds(apiPid) : 0;
+const cpuSelf0 = process.cpuUsage();
+const p1Start = Date.now();
+await createMany(0, N, RATE);
+const createdAllMs = Date.now() - p1Start;
+await waitFor(`${N} Jobs and statuses`, () => jobSeen.size >= N && statusSeen.size >= N, 600_000, 200);
+const drainMs = Math.max(...[...statusSeen.values()]) - p1Start;
+await sleep(1000);
+const depth = await metric(port, /workqueue_depth\{name="backdoorscan",controller="backdoorscan"\} (\d+)/);
+const reqAfter = await operatorRequests(port);
+const lat = [...created.keys()].map((k) => jobSeen.get(k)! - created.get(k)!);
+const perScan: Record<string, number> = {};
+let total = 0;
+for (const [k, v] of Object.entries(reqAfter)) {
+  const d = v - (reqBefore[k] ?? 0);
+  if (d > 0) perScan[k] = d / N;
+  if (!k.startsWith('get leases') && !k.startsWith('update leases')) total += d;
+}
+const rss1 = procMem(op.pid!).rssMB;
+const cpu = {
+  operator: Number((cpuSeconds(op.pid!) - cpuOp0).toFixed(2)),
+  kubeApiserver: apiPid ? Number((cpuSeconds(apiPid) - cpuApi0).toFixed(2)) : undefined,
+  benchClient: Number(((process.cpuUsage(cpuSelf0).user + process.cpuUsage(cpuSelf0).system) / 1e6).toFixed(2)),
+};
+const mtext = (await httpGet(port, '/metrics')).body;
+const reconciles = Object.fromEntries([...mtext.matchAll(/controller_runtime_reconcile_total\{controller="backdoorscan",result="([^"]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+const rtSum = Number(/controller_runtime_reconcile_time_seconds_sum\{controller="backdoorscan"\} ([\d.e+-]+)/.exec(mtext)?.[1]);
+const rtCount = Number(/controller_runtime_reconcile_time_seconds_count\{controller="backdoorscan"\} (\d+)/.exec(mtext)?.[1]);
+const result1 = {
+  scans: N,
+  createConcurrency: CONC,
+  createRatePerSecond: RATE || 'unlimited',
+  operatorWorkers: Number(values.workers),
+  createAllSeconds: createdAllMs / 1000,
+  createToJobMs: { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: Math.max(...lat) },
+  drainSeconds: drainMs / 1000,
+  queueDepthAfter: depth,
+  reconciles,
+  cpuSecondsDuringPhase1: cpu,
+  meanReconcileMs: Number(((rtSum / rtCount) * 1000).toFixed(2)),
+  apiRequestsPerScan: Number((total / N).toFixed(3)),
+  apiRequestsPerScanByVerb: Object.fromEntries(Object.entries(perScan).map(([k, v]) => [k, Number(v.toFixed(3))])),
+  operatorPeakRssMB: Number(peakMB.toFixed(1)),
+  operatorRssMB: Number(rss1.toFixed(1)),
+  operatorHeapUsedMB: Number(((await metric(port, /nodejs_heap_size_used_bytes ([\d.e+]+)/)) / 1048576).toFixed(1)),
+};
+log(`phase 1: ${JSON.stringify(result1, null, 2)}`);
+
+// Phase 2: hold HOLD scans.
+if (HOLD > N) {
+  const p2Start = Date.now();
+  await createMany(N, HOLD);
+  await waitFor(`${HOLD} statuses`, () => statusSeen.size >= HOLD, 1_800_000, 500);
+  log(`phase 2: ${HOLD} scans and Jobs created and reconciled in ${((Date.now() - p2Start) / 1000).toFixed(1)} s; settling`);
+  await sleep(15_000);
+  const m = procMem(op.pid!);
+  const cached = await metric(port, /elibadcode_scans\{condition="Pending"\} (\d+)/);
+  const heap = await metric(port, /nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)/);
+  const result2 = {
+    heldScans: HOLD,
+    heldJobs: jobSeen.size,
+    scansPendingInCache: cached,
+    operatorRssMB: Number(m.rssMB.toFixed(1)),
+    operatorPeakRssMB: Number(Math.max(peakMB, m.hwmMB).toFixed(1)),
+    operatorHeapUsedMB: Number((heap / 1048576).toFixed(1)),
+  };
+  log(`phase 2: ${JSON.stringify(result2, null, 2)}`);
+}
+
+clearInterval(sampler);
+clearInterval(progress);
+await jobsLW.stop();
+await scansLW.stop();
+op.kill('SIGTERM');
+await new Promise((r) => op.on('exit', r));
+await cp.stop();
+process.exit(0);
