@@ -1,0 +1,109 @@
+// Reconcile decisions with in-memory caches and fake API clients (the real-server behaviour is in
+// test/operator.controller.test.ts); here: what cannot reach a real server because admission refuses it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Reconciler, ConflictError, type ScanObject } from '../../operator/reconcile.ts';
+
+class FakeCache<T extends { metadata?: { name?: string; namespace?: string } }> {
+  items = new Map<string, T>();
+  index: (o: T) => string[];
+  constructor(index: (o: T) => string[] = () => []) {
+    this.index = index;
+  }
+  put(o: T) {
+    this.items.set(`${o.metadata?.namespace}/${o.metadata?.name}`, o);
+  }
+  get(k: string) {
+    return this.items.get(k);
+  }
+  byIndex(v: string) {
+    return [...this.items.values()].filter((o) => this.index(o).includes(v));
+  }
+  mutate(o: T) {
+    this.put(o);
+  }
+  list() {
+    return [...this.items.values()];
+  }
+  hasSynced() {
+    return true;
+  }
+}
+
+function setup(spec: unknown, opts: { conflict?: boolean } = {}) {
+  const scans = new FakeCache<ScanObject>();
+  scans.put({ apiVersion: 'elibadcode.dev/v1alpha1', kind: 'BackdoorScan', metadata: { name: 's', namespace: 'n', uid: 'u1', generation: 1, resourceVersion: '10' }, spec });
+  const jobs = new FakeCache<any>((j) => (j.metadata?.ownerReferences ?? []).map((o: any) => o.uid));
+  const pods = new FakeCache<any>();
+  const calls = { patches: [] as any[], creates: [] as any[], events: [] as any[] };
+  const deps = {
+    scans,
+    jobs,
+    pods,
+    batch: {
+      createNamespacedJob: async (r: any) => {
+        calls.creates.push(r.body);
+        return r.body;
+      },
+      deleteNamespacedJob: async () => ({}),
+    },
+    custom: {
+      patchNamespacedCustomObjectStatus: async (r: any) => {
+        if (opts.conflict) throw Object.assign(new Error('conflict'), { code: 409 });
+        calls.patches.push(r.body);
+        const cur = scans.get('n/s')!;
+        return { ...cur, metadata: { ...cur.metadata, resourceVersion: String(Number(cur.metadata!.resourceVersion) + 1) }, status: { ...(cur.status ?? {}), ...r.body.status } };
+      },
+    },
+    events: { emitInBackground: (_r: unknown, ev: unknown[]) => calls.events.push(...ev) },
+    jobConfig: { workerImage: 'w:1', workerServiceAccount: 'sa' },
+    now: () => new Date('2026-11-25T10:00:00Z'),
+  };
+  return { r: new Reconciler(deps as never), scans, jobs, calls };
+}
+
+const valid = { task: 'defect', model: { uri: 's3://models/m' }, data: { uri: 's3://data/d' }, output: { uri: 's3://out/o' } };
+
+test('reconcile: a spec the schema refuses -> Accepted=False/InvalidSpec, one write, one event, no Job, no requeue', async () => {
+  // Got past an older CRD: eliminate (default true) without output.
+  const { r, calls, scans } = setup({ task: 'defect', model: { uri: 's3://models/m' }, data: { uri: 's3://data/d' } });
+  const out = await r.reconcile('n/s');
+  assert.equal(out.requeueAfterMs, undefined, 'no requeue: a spec change is a new event');
+  assert.equal(calls.creates.length, 0);
+  assert.equal(calls.patches.length, 1);
+  const acc = calls.patches[0].status.conditions.find((c: any) => c.type === 'Accepted');
+  assert.equal(acc.status, 'False');
+  assert.equal(acc.reason, 'InvalidSpec');
+  assert.match(acc.message, /spec.output is required/);
+  assert.equal(calls.patches[0].metadata.resourceVersion, '10', 'optimistic concurrency on the status write');
+  assert.equal(calls.events.length, 1);
+  // Level-triggered: reconciling the same state again writes nothing and says nothing.
+  await r.reconcile('n/s');
+  assert.equal(calls.patches.length, 1);
+  assert.equal(calls.events.length, 1);
+  assert.equal(scans.get('n/s')!.status!.observedGeneration, 1);
+});
+
+test('reconcile: first visit creates attempt 1 and writes status once; a cache that lags behind is harmless', async () => {
+  const { r, calls } = setup(valid);
+  await r.reconcile('n/s');
+  assert.equal(calls.creates.length, 1);
+  assert.equal(calls.creates[0].metadata.name, 's-1');
+  const st = calls.patches[0].status;
+  assert.equal(st.attempts, 1);
+  assert.equal(st.jobName, 's-1');
+  assert.deepEqual(st.conditions.map((c: any) => `${c.type}=${c.status}`), ['Accepted=True', 'Running=False', 'Succeeded=Unknown', 'BackdoorDetected=Unknown']);
+  // The Jobs cache has not seen s-1 yet: the create is repeated, answered 409 by the server, and nothing else changes.
+  const { r: r2, calls: c2 } = setup(valid);
+  (r2 as any).d.batch.createNamespacedJob = async () => {
+    throw Object.assign(new Error('exists'), { code: 409, body: '{"reason":"AlreadyExists"}' });
+  };
+  await r2.reconcile('n/s');
+  assert.equal(c2.patches[0].status.jobName, 's-1');
+});
+
+test('reconcile: a stale status write (409) is a ConflictError for a rate-limited requeue, and emits no event', async () => {
+  const { r, calls } = setup(valid, { conflict: true });
+  await assert.rejects(r.reconcile('n/s'), ConflictError);
+  assert.equal(calls.events.length, 0, 'events only after a successful write');
+});
