@@ -3,12 +3,16 @@ import { UsageError, EXIT, type Command } from './commands/command.ts';
 const loaders: Record<string, () => Promise<Command>> = {
   predict: async () => (await import('./commands/predict.ts')).predict,
   poison: async () => (await import('./commands/poison.ts')).poison,
+  train: async () => (await import('./commands/train.ts')).train,
+  scan: async () => (await import('./commands/scan.ts')).scan,
 };
 
 // One line per command, kept here so that `--help` does not load every command's dependencies.
 const summaries: Record<string, string> = {
   predict: 'run a checkpoint on code (JSON lines in, one JSON prediction per line out)',
   poison: 'plant a backdoor in a training set (fixed-name, suffix, dead-code, rename attacks)',
+  train: 'fine-tune a small RoBERTa code model and write a Hugging Face checkpoint',
+  scan: 'find a backdoor (invert and anchor its trigger), remove it by unlearning, verify',
 };
 
 function help(): string {
