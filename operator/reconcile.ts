@@ -389,8 +389,11 @@ export class Reconciler {
         }
       } else {
         const prev = findCondition(conds, C.Running);
-        const secretTooLong = w.reason === R.SecretNotFound && now.getTime() - new Date(current.metadata?.creationTimestamp ?? now).getTime() > (this.d.secretGraceMs ?? 300_000);
+        const secretWaitedMs = now.getTime() - new Date(current.metadata?.creationTimestamp ?? now).getTime();
+        const secretGraceMs = this.d.secretGraceMs ?? 300_000;
+        const secretTooLong = w.reason === R.SecretNotFound && secretWaitedMs > secretGraceMs;
         if (secretTooLong) {
+          accepted = { type: C.Accepted, status: 'False', reason: R.SecretNotFound, message: w.message };
           await this.deleteJob(current);
           this.fail(set, events, R.SecretNotFound, w.message, rfc3339(now), status);
         } else if (!(w.reason === R.Pending && prev?.reason === R.Retrying && prev.status === 'False')) {
@@ -403,7 +406,8 @@ export class Reconciler {
           }
           if (w.reason === R.SecretNotFound) {
             accepted = { type: C.Accepted, status: 'False', reason: R.SecretNotFound, message: w.message };
-            outcome.requeueAfterMs = 15_000;
+            // Look again when the grace period is over (or sooner, the Secret may appear).
+            outcome.requeueAfterMs = Math.max(500, Math.min(15_000, secretGraceMs - secretWaitedMs + 100));
           }
         }
       }

@@ -30,7 +30,7 @@ const ns = 'scans';
 before(async () => {
   cp = await startClusterWithCrd();
   await ensureNamespace(cp.kubeConfig, ns);
-  op = await startTestOperator(cp, { watchdogMs: 60_000 });
+  op = await startTestOperator(cp, { watchdogMs: 60_000, secretGraceMs: 3_000 });
 });
 
 after(async () => {
@@ -261,6 +261,39 @@ test('waiting reasons: queued by Kueue (suspended Job), image pull errors', asyn
     return cond(s, 'Running')?.reason === 'ImagePullFailed' ? s : undefined;
   });
   assert.match(cond(ip, 'Running')!.message, /Back-off pulling image/);
+});
+
+test('a missing credentials Secret -> Accepted=False/SecretNotFound while it may still appear, then Failed/SecretNotFound and the Job deleted', async () => {
+  await createScan(cp.kubeConfig, 'nosecret', ns, { credentials: { secretName: 'model-creds' } });
+  const job = await waitFor('Job', async () => (await listJobs(cp.kubeConfig, ns, 'nosecret'))[0]);
+  assert.equal(job.spec!.template.spec!.containers[0].envFrom![0].secretRef!.name, 'model-creds', 'credentials by reference');
+  // The operator has no RBAC on Secrets; the kubelet reports the missing Secret on the pod.
+  const { core } = clients(cp.kubeConfig);
+  const pod = await core.createNamespacedPod({
+    namespace: ns,
+    body: {
+      metadata: { name: 'nosecret-1-x', labels: { ...job.spec!.template.metadata!.labels, 'batch.kubernetes.io/job-name': 'nosecret-1' }, annotations: job.spec!.template.metadata!.annotations },
+      spec: { ...job.spec!.template.spec!, nodeName: 'gpu-node-1' },
+    },
+  });
+  pod.status = {
+    phase: 'Pending',
+    containerStatuses: [{ name: 'worker', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "model-creds" not found' } } }],
+  };
+  await core.replaceNamespacedPodStatus({ name: 'nosecret-1-x', namespace: ns, body: pod });
+  const waiting = await waitFor('SecretNotFound', async () => {
+    const s = await getScan(cp.kubeConfig, 'nosecret', ns);
+    return cond(s, 'Accepted')?.reason === 'SecretNotFound' ? s : undefined;
+  });
+  assert.equal(cond(waiting, 'Accepted')?.status, 'False');
+  assert.notEqual(cond(waiting, 'Failed')?.status, 'True');
+  const failed = await waitFor('Failed after the grace period', async () => {
+    const s = await getScan(cp.kubeConfig, 'nosecret', ns);
+    return cond(s, 'Failed')?.status === 'True' ? s : undefined;
+  }, 30_000);
+  assert.equal(cond(failed, 'Failed')?.reason, 'SecretNotFound');
+  assert.match(cond(failed, 'Failed')!.message, /model-creds/);
+  await waitFor('Job deleted', async () => (await listJobs(cp.kubeConfig, ns, 'nosecret')).length === 0);
 });
 
 test('suspend deletes the active Job and sets Suspended; resume creates the Job again', async () => {
