@@ -13,6 +13,8 @@ export interface GcgOptions {
   candidates: number;
   iterations: number;
   seed: number;
+  /** Initial trigger per side (a warm start, e.g. from the single-token screen); default: uniform from V_f (reference). */
+  init?: number[][];
   patience?: number;
   lossBelow?: number;
   asrAtLeast?: number;
@@ -97,7 +99,8 @@ export async function invert(objective: Objective, vocabulary: readonly number[]
   let gradMs = 0;
   let scoreMs = 0;
   // Initialisation: each token uniformly from V_f (spec 2.3), seeded.
-  let current = objective.sides.map((n) => Array.from({ length: n }, () => vocabulary[Math.floor(random() * vocabulary.length)]));
+  const uniform = objective.sides.map((n) => Array.from({ length: n }, () => vocabulary[Math.floor(random() * vocabulary.length)]));
+  let current = o.init ? o.init.map((t, s) => (t.length === objective.sides[s] ? [...t] : uniform[s])) : uniform;
   const visited = objective.sides.map(() => new Set<string>());
   current.forEach((t, s) => visited[s].add(t.join(',')));
   let s0 = performance.now();

@@ -32,6 +32,7 @@ const OptionReport = z.object({
   sequencesScored: z.int(),
   seconds: z.object({ total: z.number(), gradient: z.number(), scoring: z.number(), positions: z.number(), anchoring: z.number() }),
   earlyStopSavedSeconds: z.number(),
+  screen: z.object({ tokens: z.array(z.object({ id: z.int(), token: z.string(), loss: z.number() })), screened: z.int(), seconds: z.number() }).optional(),
 });
 export type OptionReport = z.infer<typeof OptionReport>;
 

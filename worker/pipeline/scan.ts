@@ -57,6 +57,13 @@ export interface ScanOptions {
   fixedPosition: number;
   /** The reference's fixed candidate-scoring position (10) instead of the sample-specific ones. */
   legacyEvalPosition?: number;
+  /**
+   * Single-token screen (an extension): before GCG, every vocabulary token (up to screenLimit,
+   * ranked by the gradient beyond that) is scored alone at the same positions; GCG then starts
+   * from the best n tokens instead of a random trigger, and the verdict also tries the best
+   * screened tokens. 0 disables it (reference: random start).
+   */
+  screenLimit: number;
   seed: number;
   detectionThreshold?: number;
   patience: number;
@@ -95,11 +102,11 @@ export interface ScanOptions {
 export const DEMO_DEFAULTS = {
   triggerLength: 5, targetLength: 2, topK: 32, candidates: 32, iterations: 40, inversionSamples: 12, beta: 0.15,
   positionMode: 'SampleSpecific' as PositionModeOption, fixedPosition: 50, seed: 123456, patience: 10, maxLength: 128, queryMaxLength: 64,
-  maxIdentifiers: 12, verdictSamples: 40, evalFraction: 0.5, tokensPerBatch: 8192,
+  screenLimit: 1024, maxIdentifiers: 12, verdictSamples: 40, evalFraction: 0.5, tokensPerBatch: 8192,
   unlearning: { injectionRate: 0.2, injectionScope: 'victim' as 'victim' | 'all', learningRate: 5e-3, epochs: 1, batchSize: 32, warmupRatio: 0.1, gradientClip: 1, weightDecay: 0, seed: 42, trainable: 'auto' as const, placement: 'identifier' as Placement },
 };
 /** The reference implementation's values (spec 2.3, 2.6, §4). */
-export const REFERENCE_DEFAULTS = { ...DEMO_DEFAULTS, topK: 64, candidates: 64, iterations: 100, inversionSamples: 30, positionMode: 'Both' as PositionModeOption, patience: 0, maxLength: 400, queryMaxLength: 128 };
+export const REFERENCE_DEFAULTS = { ...DEMO_DEFAULTS, topK: 64, candidates: 64, iterations: 100, inversionSamples: 30, positionMode: 'Both' as PositionModeOption, patience: 0, screenLimit: 0, maxLength: 400, queryMaxLength: 128 };
 
 const MIN_INVERSION_SAMPLES = 2;
 
@@ -288,9 +295,34 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
             target: p.target!, triggerLength: o.triggerLength, pad: tok.pad, sep: tok.sep, options: batchOpts,
           });
       try {
+        let init: number[][] | undefined;
+        let screen: OptionReport['screen'];
+        if (!isSearch && o.screenLimit > 0) {
+          progress.stage('Screen', { option: name });
+          const ts = performance.now();
+          const one = new ClassificationObjective({
+            model: ckpt.model, vocabulary: vocab.ids, samples, positions,
+            evalPositions: o.legacyEvalPosition !== undefined ? samples.map(() => o.legacyEvalPosition!) : undefined,
+            target: p.target!, triggerLength: 1, pad: tok.pad, sep: tok.sep, options: batchOpts,
+          });
+          try {
+            let pool = vocab.ids;
+            if (pool.length > o.screenLimit) {
+              const probe = [vocab.ids[Math.floor(rng(o.seed)() * vocab.ids.length)]];
+              pool = (await one.topK([probe], o.screenLimit))[0][0].map((j) => vocab.ids[j]);
+            }
+            const sc = await one.score([pool.map((v) => [v])]);
+            const ranked = pool.map((v, i) => ({ id: v, loss: sc[i].loss })).sort((a, b) => a.loss - b.loss || a.id - b.id);
+            init = [ranked.slice(0, o.triggerLength).map((x) => x.id)];
+            while (init[0].length < o.triggerLength) init[0].push(ranked[0].id);
+            screen = { tokens: ranked.slice(0, 8).map((x) => ({ id: x.id, token: tok.tokens([x.id])[0], loss: x.loss })), screened: pool.length, seconds: (performance.now() - ts) / 1000 };
+          } finally {
+            one.dispose();
+          }
+        }
         progress.stage('Inversion', { option: name });
         const g = await invert(objective, vocab.ids, {
-          topK: o.topK, candidates: o.candidates, iterations: o.iterations, seed: o.seed,
+          topK: o.topK, candidates: o.candidates, iterations: o.iterations, seed: o.seed, init,
           patience: o.patience, lossBelow: o.lossBelow, asrAtLeast: isSearch ? undefined : o.asrAtLeast,
           onIteration: (s) => progress.iteration({ option: name, ...s }),
         });
@@ -321,6 +353,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
           sequencesScored: g.sequencesScored,
           seconds: { total: g.seconds.total, gradient: g.seconds.gradient, scoring: g.seconds.scoring, positions: positionSeconds, anchoring: anchorSeconds },
           earlyStopSavedSeconds: (o.iterations - g.iterations) * perIter,
+          ...(screen ? { screen } : {}),
         });
         bests.set(name, { trigger: g.best[0], query: g.best[1], anchored: a.tokens, positions });
       } finally {
@@ -362,7 +395,8 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
       invertedBefore = await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target!, o.maxLength);
       rawAsr = unlearnTrigger === win.trigger ? invertedBefore : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target!, o.maxLength);
       const seen = new Map<number, number>();
-      for (const id of win.trigger) {
+      const screened = (chosen.screen?.tokens ?? []).slice(0, 3).map((x) => x.id);
+      for (const id of [...win.trigger, ...screened]) {
         if (!seen.has(id)) seen.set(id, (await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target!, o.maxLength)).flipRate);
       }
       singleToken = Object.fromEntries([...seen].map(([id, f]) => [tok.tokens([id])[0], f]));

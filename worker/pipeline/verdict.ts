@@ -17,7 +17,7 @@
 // Threshold: DEFAULT_THRESHOLDS; see CALIBRATION. A deployment should recalibrate on its own
 // clean models (highest clean score plus a margin) and pass --detection-threshold.
 
-export const SINGLE_TOKEN_SCORE = 'highest flip rate of a single token of the raw inverted trigger, inserted alone at the sample-specific positions of held-out, correctly classified victim-label samples';
+export const SINGLE_TOKEN_SCORE = 'highest flip rate of a single token (of the raw inverted trigger, or among the 3 best of the single-token screen), inserted alone at the sample-specific positions of held-out, correctly classified victim-label samples';
 
 export const DEFAULT_THRESHOLDS = { defect: 0.6, clone: 0.6, search: 0.2 } as const;
 
