@@ -25,6 +25,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     /** Creations per second in phase 1 (0: as fast as the API server takes them). */
     rate: { type: 'string', default: '0' },
+    /** V8 flags for the operator process, e.g. "--max-semi-space-size=1" (what NODE_OPTIONS would set). */
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const N = Number(values.scans);
@@ -80,7 +82,8 @@ const cp = await startClusterWithCrd({ log });
 log(`control plane up at ${cp.server}`);
 await ensureNamespace(cp.kubeConfig, ns);
 const port = await freePort();
-const op = spawn(process.execPath, ['--max-old-space-size=256', join(root, 'operator', 'main.ts')], {
+const nodeFlags = values['node-flags'].split(' ').filter(Boolean);
+const op = spawn(process.execPath, [...nodeFlags, join(root, 'operator', 'main.ts')], {
   cwd: root,
   env: {
     ...process.env,
@@ -211,6 +214,8 @@ const result1 = {
   createConcurrency: CONC,
   createRatePerSecond: RATE || 'unlimited',
   operatorWorkers: Number(values.workers),
+  operatorNodeFlags: nodeFlags.join(' ') || '(none)',
+  loadAverage: (await import('node:os')).loadavg().map((x) => Number(x.toFixed(2))),
   createAllSeconds: createdAllMs / 1000,
   createToJobMs: { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: Math.max(...lat) },
   drainSeconds: drainMs / 1000,
