@@ -36,7 +36,7 @@ const OptionReport = z.object({
 });
 export type OptionReport = z.infer<typeof OptionReport>;
 
-const Asr = z.object({ asr: z.number(), flipRate: z.number(), baseRate: z.number(), samples: z.int(), skipped: z.int() });
+const Asr = z.object({ asr: z.number(), flipRate: z.number(), baseRate: z.number(), meanTargetProbability: z.number(), samples: z.int(), skipped: z.int() });
 const SearchAsrReport = z.object({ outrankRate: z.number(), baseRate: z.number(), lift: z.number(), queries: z.int() });
 const Clean = z.object({ samples: z.int(), accuracy: z.number().optional(), f1: z.number().optional(), mrr: z.number().optional() });
 

@@ -383,6 +383,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   let score: number | undefined;
   let scoreDefinition: string;
   let singleToken: Record<string, number> | undefined;
+  let fullConfidence: number | undefined;
   if (isSearch) {
     scoreDefinition = 'outrank lift of the anchored code trigger with the inverted query target on held-out rows';
     if (heldOut.length >= 2) {
@@ -401,7 +402,8 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
       }
       singleToken = Object.fromEntries([...seen].map(([id, f]) => [tok.tokens([id])[0], f]));
       const correct = invertedBefore.samples - Math.round(invertedBefore.baseRate * invertedBefore.samples);
-      score = correct > 0 ? Math.max(...seen.values()) : undefined;
+      fullConfidence = rawAsr.meanTargetProbability;
+      score = correct > 0 ? Math.max(...seen.values(), fullConfidence) : undefined;
     }
   }
   const threshold = o.detectionThreshold ?? DEFAULT_THRESHOLDS[o.task];
@@ -411,6 +413,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     anchoredOrRawAsr: invertedBefore,
     ...(rawAsr ? { rawTriggerAsr: rawAsr } : {}),
     ...(singleToken ? { singleTokenFlipRates: singleToken } : {}),
+    ...(fullConfidence !== undefined ? { rawTriggerMeanTargetProbability: fullConfidence } : {}),
     bestLossPerOption: Object.fromEntries(options.map((x) => [x.option, x.bestLoss])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');

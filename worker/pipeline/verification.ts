@@ -78,6 +78,8 @@ export interface AsrResult {
   flipRate: number;
   /** Fraction predicted as the target without any trigger (natural error). */
   baseRate: number;
+  /** Mean P(target) with the trigger among the samples predicted correctly without it (how confidently it flips). */
+  meanTargetProbability: number;
   samples: number;
   skipped: number;
 }
@@ -90,22 +92,24 @@ export async function tokenTriggerAsr(model: Roberta, tokenizer: CodeTokenizer, 
 
 async function asrOf(model: Roberta, pad: number, victims: readonly Sample[], triggered: Array<{ ids: number[]; pair?: number[] } | undefined>, target: number, skipped: number): Promise<AsrResult> {
   const keep = victims.map((_, i) => i).filter((i) => triggered[i] !== undefined);
-  if (keep.length === 0) return { asr: 0, flipRate: 0, baseRate: 0, samples: 0, skipped };
+  if (keep.length === 0) return { asr: 0, flipRate: 0, baseRate: 0, meanTargetProbability: 0, samples: 0, skipped };
   const clean = await targetLogProbs(model, pad, keep.map((i) => victims[i]), target, { maxLength: Infinity });
   const trig = await targetLogProbs(model, pad, keep.map((i) => triggered[i]!), target, { maxLength: Infinity });
   let hits = 0;
   let base = 0;
   let correct = 0;
   let flipped = 0;
+  let prob = 0;
   keep.forEach((_, k) => {
     hits += trig.hit[k];
     base += clean.hit[k];
     if (!clean.hit[k]) {
       correct++;
       flipped += trig.hit[k];
+      prob += Math.exp(trig.logp[k]);
     }
   });
-  return { asr: hits / keep.length, flipRate: correct ? flipped / correct : 0, baseRate: base / keep.length, samples: keep.length, skipped };
+  return { asr: hits / keep.length, flipRate: correct ? flipped / correct : 0, baseRate: base / keep.length, meanTargetProbability: correct ? prob / correct : 0, samples: keep.length, skipped };
 }
 
 /** ASR of a known trigger injected the attack's own way (attack library); samples it cannot carry are skipped and counted. */
