@@ -24,7 +24,8 @@ if (!existsSync(join(model, 'config.json'))) {
   model = await trainVictim({ dir: join(tmp, 'victim'), poison: true, epochs: 6, maxLength: 64 });
 }
 
-// Plain-matmul peak at the shapes of the model's largest products ([tokens × H]·[H × I]).
+// Plain-matmul peak at the shapes of the model's largest products ([tokens × H]·[H × I]); an upper
+// bound for scoring, whose FLOPs below count sequences at full length (padding included).
 const ck = loadCheckpoint(model);
 const H = ck.config.hidden_size;
 const I = ck.config.intermediate_size;
@@ -52,7 +53,7 @@ clearInterval(timer);
 // FLOPs of one forward of a sequence of length n (dense products only; attention's two bmm included).
 const flops = (n: number) => layers * (2 * n * H * (4 * H + 2 * I) + 4 * n * n * H) + 2 * H * H;
 const rows = report.options.map((x) => {
-  const seqLen = Math.min(o.maxLength, 64);
+  const seqLen = Math.min(o.maxLength, report.model.maxPositions) + o.triggerLength;
   const seqPerSec = x.sequencesScored / x.seconds.scoring;
   return {
     option: x.option,
@@ -69,7 +70,7 @@ const rows = report.options.map((x) => {
   };
 });
 console.log(JSON.stringify({
-  backend, cpus: os.cpus().length, model, hidden: H, layers, maxLength: o.maxLength,
+  backend, cpus: os.cpus().length, model, hidden: H, layers, maxLength: Math.min(o.maxLength, report.model.maxPositions),
   parameters: { topK: o.topK, candidates: o.candidates, iterations: o.iterations, inversionSamples: o.inversionSamples, patience: o.patience, screenLimit: o.screenLimit },
   peakMatmulGflops: Number(peakGflops.toFixed(2)),
   options: rows,

@@ -384,6 +384,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   let scoreDefinition: string;
   let singleToken: Record<string, number> | undefined;
   let fullConfidence: number | undefined;
+  let singleTokenIds: Record<number, number> = {};
   if (isSearch) {
     scoreDefinition = 'outrank lift of the anchored code trigger with the inverted query target on held-out rows';
     if (heldOut.length >= 2) {
@@ -401,6 +402,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
         if (!seen.has(id)) seen.set(id, (await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target!, o.maxLength)).flipRate);
       }
       singleToken = Object.fromEntries([...seen].map(([id, f]) => [tok.tokens([id])[0], f]));
+      singleTokenIds = Object.fromEntries(seen);
       const correct = invertedBefore.samples - Math.round(invertedBefore.baseRate * invertedBefore.samples);
       fullConfidence = rawAsr.meanTargetProbability;
       score = correct > 0 ? Math.max(...seen.values(), fullConfidence) : undefined;
@@ -436,7 +438,11 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     if (unlearnSet.length === 0) throw new ScanError(WorkerErrorReason.InvalidInput, 'no clean samples left for unlearning: give --unlearn-data or more --data rows');
     progress.stage('Unlearning', { samples: unlearnSet.length });
     const trainable: Trainable = o.unlearning.trainable === 'auto' ? (isSearch ? 'all' : 'head') : o.unlearning.trainable;
-    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: unlearnTrigger, victimLabel: victim, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
+    // Single tokens that flip held-out samples alone at or above the threshold are unlearned too:
+    // GCG's raw trigger may reach a low loss without them (zoo defect-fixed-name: `est`).
+    const strong = Object.entries(singleTokenIds).filter(([, f]) => f >= threshold).map(([id]) => [Number(id)]).filter((t) => !unlearnTrigger.includes(t[0]));
+    if (strong.length) fallbacks.push(`unlearning also uses the single tokens ${JSON.stringify(tok.tokens(strong.map((t) => t[0])))} (each flips ≥ ${threshold} of held-out samples alone)`);
+    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: unlearnTrigger, extraTriggers: strong, victimLabel: victim, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
     unlearning = { ran: true, why, trigger: asTrigger(ckpt, unlearnTrigger), ...u, meanLoss: Number.isFinite(u.meanLoss) ? u.meanLoss : null, finalLoss: Number.isFinite(u.finalLoss) ? u.finalLoss : null };
     if (u.injected === 0) fallbacks.push(`unlearning injected the trigger into no sample (${u.skipped} victim samples could not carry it)`);
     eliminateSeconds = (performance.now() - tu) / 1000;

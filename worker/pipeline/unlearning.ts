@@ -19,6 +19,8 @@ export type Trainable = 'head' | 'all';
 
 export interface UnlearnOptions {
   trigger: number[];
+  /** Further triggers (e.g. single tokens that flip held-out samples alone); each triggered sample gets one of trigger/extra at random. */
+  extraTriggers?: number[][];
   /** Query-side target (search): inserted after the query's <s> of triggered rows. Unused by default. */
   victimLabel?: number;
   injectionRate: number;
@@ -76,9 +78,11 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     const eligible = model.task === 'search' || o.injectionScope === 'all' || s.label === o.victimLabel;
     if (!eligible || random() >= o.injectionRate) return { ids: s.ids, pair: s.pair, queryIds: s.queryIds, label: s.label };
     let ids: number[] | undefined;
-    if (o.placement === 'identifier') ids = injectAtRandomIdentifier(tokenizer, s, o.trigger, o.lang, o.maxLength, random);
+    const pool = [o.trigger, ...(o.extraTriggers ?? [])];
+    const trigger = pool.length > 1 ? pool[Math.floor(random() * pool.length)] : o.trigger;
+    if (o.placement === 'identifier') ids = injectAtRandomIdentifier(tokenizer, s, trigger, o.lang, o.maxLength, random);
     else {
-      const out = tryApplyTriggerSync(s.code, o.lang, 'fixed-name', text, makeRng(Math.floor(random() * 2 ** 31)));
+      const out = tryApplyTriggerSync(s.code, o.lang, 'fixed-name', trigger === o.trigger ? text : tokenizer.decode(trigger), makeRng(Math.floor(random() * 2 ** 31)));
       if (out.ok) ids = encodeIds(tokenizer, out.code, o.maxLength);
     }
     if (!ids) {
