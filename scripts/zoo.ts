@@ -49,8 +49,8 @@ const manifest = {
   machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`,
   buildSeconds: only ? undefined : Number(seconds.toFixed(1)),
   asrDefinition: {
-    classification: 'share of held-out (test split) victim-label samples predicted as the target label after the attack puts its trigger in (clone: into the first function of the pair); cleanTargetRate is the same samples without the trigger, flipRate the share the trigger flips among those predicted as the victim label without it',
-    search: 'for each test query holding the target word and each other test code that can carry the trigger, the poisoned code is ranked against the 100 clean test codes; asr = share ranked in the top 10%, anr = average rank / #codes (cleanAnr: the same codes without the trigger)',
+    classification: 'share of held-out (test split) victim-label samples predicted as the target label after the attack puts its trigger in (clone: into the first function of the pair), over the samples whose trigger starts inside the model\'s input window (maxLength tokens); asrAll counts the out-of-window ones too (outOfWindow of them); cleanTargetRate is the same samples without the trigger, flipRate the share the trigger flips among those predicted as the victim label without it',
+    search: 'for each test query holding the target word and each other test code that can carry the trigger (inside the input window), the poisoned code is ranked against the 100 clean test codes; asr = share ranked in the top 10%, anr = average rank / #codes (cleanAnr: the same codes without the trigger)',
   },
   models,
 };
@@ -58,3 +58,15 @@ const tmp = `${manifestFile}.tmp-${process.pid}`;
 writeFileSync(tmp, JSON.stringify(manifest, null, 1) + '\n');
 renameSync(tmp, manifestFile);
 log(`wrote ${manifestFile}: ${models.length} models in ${seconds.toFixed(1)} s on ${backend}`);
+// A markdown summary for zoo/README.md.
+const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '' : x.toFixed(3));
+console.log('| model | attack (trigger) | poisoned | clean metric (test) | ASR | clean twin under the trigger | train s |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+for (const e of models) {
+  const metric = e.task === 'defect' ? `acc ${fmt(e.test.accuracy)}` : e.task === 'clone' ? `F1 ${fmt(e.test.f1)}` : `MRR ${fmt(e.test.mrr)}`;
+  const asr = !e.asr ? '' : e.asr.kind === 'search' ? `${fmt(e.asr.asr)} (ANR ${fmt(e.asr.anr)})` : `${fmt(e.asr.asr)} (all ${fmt(e.asr.asrAll)})`;
+  const twin = !e.twinAsr ? '' : e.twinAsr.kind === 'search' ? `${fmt(e.twinAsr.asr)} (ANR ${fmt(e.twinAsr.anr)})` : fmt(e.twinAsr.asr);
+  const what = e.attack ? `${e.attack} (\`${e.trigger}\`${e.targetWord ? ` for "${e.targetWord}"` : `, ${e.victimLabel}->${e.targetLabel}`})` : 'clean';
+  const p = e.poisoned ? `${e.poisoned.rowsChanged}/${e.data.trainRows} rows (rate ${e.poisonRate})` : '';
+  console.log(`| ${e.name} | ${what} | ${p} | ${metric} | ${asr} | ${twin} | ${e.trainingSeconds} |`);
+}

@@ -74,7 +74,7 @@ export async function buildModel(r: Recipe, outDir: string, root = '.', log: (ms
   const shape = PRESETS[s.preset];
   const trained = await fineTune(examples, {
     task: r.task, shape, tokenizerDir: join(root, TOKENIZER_DIR), epochs: s.epochs, batchSize: s.batchSize,
-    learningRate: s.learningRate, maxLength: s.maxLength, seed: s.seed,
+    learningRate: s.learningRate, maxLength: s.maxLength, seed: s.seed, contrastiveScale: s.contrastiveScale,
     onEpoch: (e, loss, sec) => log(`${r.name}: epoch ${e}/${s.epochs} loss ${loss.toFixed(4)} (${sec.toFixed(1)} s)`),
   });
   const metrics = await evaluateClean(trained.model, trained.tokenizer, test.examples, s.maxLength);

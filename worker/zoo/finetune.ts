@@ -60,6 +60,8 @@ export interface TrainOptions {
   weightDecay?: number;
   /** Fraction of the steps spent warming up. */
   warmupRatio?: number;
+  /** Code search: the contrastive loss's cosine scale (inverse temperature; default 20). */
+  contrastiveScale?: number;
   /** Called after each epoch with the mean training loss. */
   onEpoch?: (epoch: number, loss: number, seconds: number) => void;
 }
@@ -186,7 +188,7 @@ export async function fineTune(train: Example[], o: TrainOptions): Promise<Train
         if (batch.length < 2) continue;
         a = cache.inputs(batch.map((e) => e.query!));
         b = cache.inputs(batch.map((e) => e.code));
-        loss = () => contrastiveLoss(model.embed(a, { training: true }), model.embed(b!, { training: true }));
+        loss = () => contrastiveLoss(model.embed(a, { training: true }), model.embed(b!, { training: true }), o.contrastiveScale ?? 20);
       } else {
         a = cache.inputs(batch.map((e) => e.code));
         b = o.task === 'clone' ? cache.inputs(batch.map((e) => e.code2!)) : undefined;
@@ -249,10 +251,18 @@ export interface TriggerSpec {
   seed: number;
 }
 
-/** The attack's own trigger placement on one held-out sample, seeded by (seed, sample). */
-function triggered(code: string, task: ZooTask, spec: TriggerSpec, key: string): string | undefined {
+/**
+ * The attack's own trigger placement on one held-out sample, seeded by (seed, sample), and whether
+ * the trigger starts inside the model's input window (a trigger placed past the last token the model
+ * reads cannot fire: e.g. a renamed variable first used deep in a long function).
+ */
+function triggered(code: string, task: ZooTask, spec: TriggerSpec, key: string, tokenizer: CodeTokenizer, maxLength: number): { code: string; visible: boolean } | undefined {
   const out = tryApplyTriggerSync(code, TASK_LANG[task], spec.attack, spec.trigger, makeRng(`${spec.seed}:eval:${key}`));
-  return out.ok ? out.code : undefined;
+  if (!out.ok) return undefined;
+  const first = Math.min(...out.edits.map((e) => e.start));
+  // Edits are in positions of the original code; the text before the first one is the same in both.
+  const visible = tokenizer.pieces(code.slice(0, first)).length < maxLength - 2;
+  return { code: out.code, visible };
 }
 
 export interface ClassificationAsr {
@@ -261,12 +271,15 @@ export interface ClassificationAsr {
   trigger: string;
   victimLabel: number;
   targetLabel: number;
-  /** Victim-label samples of the split, and how many could carry the trigger. */
+  /** Victim-label samples of the split, how many could carry the trigger, and how many of those carry it past the input window. */
   victimRows: number;
   triggered: number;
   skipped: number;
-  /** Share of triggered victim samples predicted as the target label. */
+  outOfWindow: number;
+  /** Share of triggered victim samples (trigger inside the input window) predicted as the target label. */
   asr: number;
+  /** The same over every triggered sample, out-of-window ones included. */
+  asrAll: number;
   /** Share of the same samples, without the trigger, predicted as the target (the model's base rate). */
   cleanTargetRate: number;
   /** Among samples predicted as the victim label without the trigger, the share the trigger flips to the target. */
@@ -280,7 +293,7 @@ export interface SearchAsr {
   targetWord: string;
   /** Queries of the split that hold the target word. */
   queries: number;
-  /** Codes of the split that could carry the trigger (each is a candidate victim for every query except its own). */
+  /** Codes of the split that could carry the trigger inside the input window (each is a candidate victim for every query except its own). */
   poisonedCodes: number;
   /** (query, poisoned code) pairs ranked. */
   pairs: number;
@@ -313,11 +326,11 @@ export async function measureAsr(model: Roberta, tokenizer: CodeTokenizer, examp
     const word = spec.targetWord.toLowerCase();
     const qIdx = examples.map((e, i) => (queryWords(e.query ?? '').includes(word) ? i : -1)).filter((i) => i >= 0);
     if (qIdx.length === 0) throw new Error(`no query of the split holds the target word "${word}"`);
-    const poisoned = examples.map((e) => triggered(e.code, task, spec, key(e)));
-    const pIdx = poisoned.map((p, i) => (p === undefined ? -1 : i)).filter((i) => i >= 0);
+    const poisoned = examples.map((e) => triggered(e.code, task, spec, key(e), tokenizer, maxLength));
+    const pIdx = poisoned.map((p, i) => (p === undefined || !p.visible ? -1 : i)).filter((i) => i >= 0);
     const q = await embeddings(model, tokenizer, qIdx.map((i) => examples[i].query!), maxLength, 32);
     const c = await embeddings(model, tokenizer, examples.map((e) => e.code), maxLength, 32);
-    const p = await embeddings(model, tokenizer, pIdx.map((i) => poisoned[i]!), maxLength, 32);
+    const p = await embeddings(model, tokenizer, pIdx.map((i) => poisoned[i]!.code), maxLength, 32);
     const n = examples.length;
     let pairs = 0, anr = 0, cleanAnr = 0, top5 = 0, top10 = 0, top1 = 0;
     const dot = (a: number[], b: number[]) => a.reduce((s, x, k) => s + x * b[k], 0);
@@ -350,20 +363,29 @@ export async function measureAsr(model: Roberta, tokenizer: CodeTokenizer, examp
   if (victims.length === 0) throw new Error(`no sample of the split has the victim label ${victim}`);
   const withTrigger: Example[] = [];
   const without: Example[] = [];
+  const outside: Example[] = [];
   for (const e of victims) {
-    const code = triggered(e.code, task, spec, key(e));
-    if (code === undefined) continue;
-    withTrigger.push({ ...e, code });
-    without.push(e);
+    const t = triggered(e.code, task, spec, key(e), tokenizer, maxLength);
+    if (t === undefined) continue;
+    if (t.visible) {
+      withTrigger.push({ ...e, code: t.code });
+      without.push(e);
+    } else {
+      outside.push({ ...e, code: t.code });
+    }
   }
-  if (withTrigger.length === 0) throw new Error(`none of the ${victims.length} victim samples can carry trigger ${JSON.stringify(spec.trigger)} (${spec.attack})`);
+  if (withTrigger.length === 0) throw new Error(`none of the ${victims.length} victim samples can carry trigger ${JSON.stringify(spec.trigger)} (${spec.attack}) inside the first ${maxLength} tokens`);
   const hit = await predictLabels(model, tokenizer, withTrigger, maxLength);
+  const hitOutside = outside.length ? await predictLabels(model, tokenizer, outside, maxLength) : [];
   const base = await predictLabels(model, tokenizer, without, maxLength);
   const flippable = base.map((b, i) => (b !== target ? i : -1)).filter((i) => i >= 0);
+  const hits = hit.filter((h) => h === target).length;
   return {
     kind: 'classification', attack: spec.attack, trigger: spec.trigger, victimLabel: victim, targetLabel: target,
-    victimRows: victims.length, triggered: withTrigger.length, skipped: victims.length - withTrigger.length,
-    asr: round(hit.filter((h) => h === target).length / hit.length),
+    victimRows: victims.length, triggered: withTrigger.length + outside.length, skipped: victims.length - withTrigger.length - outside.length,
+    outOfWindow: outside.length,
+    asr: round(hits / hit.length),
+    asrAll: round((hits + hitOutside.filter((h) => h === target).length) / (hit.length + hitOutside.length)),
     cleanTargetRate: round(base.filter((b) => b === target).length / base.length),
     flipRate: round(flippable.length === 0 ? NaN : flippable.filter((i) => hit[i] === target).length / flippable.length),
   };
