@@ -6,13 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { completeJob, failJob, createJobPod, type ControlPlane } from './harness/controlplane.ts';
 import { startClusterWithCrd, ensureNamespace, createScan, getScan, cond, waitFor, startTestOperator, clients } from './operator.helpers.ts';
-import { DEVIGN, trainVictim } from './pipeline.helpers.ts';
+import { DEVIGN } from './pipeline.helpers.ts';
 import type { OperatorHandle } from '../operator/main.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,8 +24,8 @@ const ns = 'e2e';
 
 before(async () => {
   mkdirSync(claims.out, { recursive: true });
-  // A tiny defect model backdoored with a fixed-name trigger (victim 1 -> target 0), as the scan tests use.
-  await trainVictim({ dir: join(claims.models, 'backdoored'), poison: true, epochs: 6, maxLength: 48 });
+  // The zoo's defect model backdoored with the fixed-name trigger testo_init (victim 1 -> target 0).
+  cpSync(join(root, 'zoo', 'defect-fixed-name'), join(claims.models, 'backdoored'), { recursive: true });
   cp = await startClusterWithCrd();
   await ensureNamespace(cp.kubeConfig, ns);
   op = await startTestOperator(cp);
