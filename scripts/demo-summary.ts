@@ -1,0 +1,25 @@
+// Prints the scan demo's result for a person: reads OUT/summary.json, validated by the same schema the operator uses.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseScanSummary } from '../crds/scan-summary.ts';
+
+const out = process.argv[2];
+const parsed = parseScanSummary(readFileSync(join(out, 'summary.json'), 'utf8'));
+if (!parsed.ok) {
+  console.error(`demo: ${join(out, 'summary.json')}: ${parsed.error}`);
+  process.exit(1);
+}
+const s = parsed.summary;
+const pct = (x: number | undefined | null) => (x === undefined || x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+const m = s.metrics ?? {};
+const show = (t?: { tokens?: string[]; text?: string }) => (t?.tokens?.length ? `${JSON.stringify(t.text)}  [${t.tokens.join(' ')}]` : '(empty)');
+console.log(`verdict                 ${s.verdict}   (detection score ${m.detectionScore?.toFixed(3)} vs threshold ${m.detectionThreshold})`);
+console.log(`victim -> target label  ${s.victimLabel} -> ${s.targetLabel}`);
+console.log(`inverted trigger        ${show(s.triggers?.raw)}`);
+console.log(`anchored trigger        ${show(s.triggers?.anchored)}`);
+console.log(`ASR, inverted trigger   ${pct(m.asrBefore)} -> ${pct(m.asrAfter)}`);
+console.log(`ASR, true trigger       ${pct(m.knownTriggerAsrBefore)} -> ${pct(m.knownTriggerAsrAfter)}   (testo_init, planted by the zoo)`);
+console.log(`clean accuracy          ${pct(m.accuracyBefore)} -> ${pct(m.accuracyAfter)}`);
+console.log(`cleaned model           ${s.artifact?.modelUri ?? '(not written)'}   sha256 ${s.artifact?.sha256 ?? '-'}`);
+console.log(`full report             ${s.artifact?.reportUri ?? join(out, 'report.json')}`);
+console.log(`took                    ${s.durations?.totalSeconds?.toFixed(0)} s`);
