@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { raw } from './operator.helpers.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadYaml } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
@@ -13,7 +13,6 @@ import { CRD_FILE } from '../crds/generate.ts';
 import { API_VERSION, BackdoorScanSpec, BackdoorScanStatus, CRD_NAME, GROUP, KIND, PLURAL, VERSION } from '../crds/backdoorscan.ts';
 
 let cp: ControlPlane;
-let ca: Buffer;
 const ns = 'crd-test';
 const base = `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`;
 
@@ -27,38 +26,7 @@ interface Resp {
  * model fields and would silently drop what it does not know, so the CRD is sent as plain JSON.
  */
 function kube(method: string, path: string, body?: unknown, contentType = 'application/json', accept = 'application/json'): Promise<Resp> {
-  return new Promise((res, rej) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      `${cp.server}${path}`,
-      {
-        method,
-        ca,
-        headers: {
-          Authorization: `Bearer ${cp.adminToken}`,
-          Accept: accept,
-          ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
-        },
-      },
-      (r) => {
-        let b = '';
-        r.setEncoding('utf8');
-        r.on('data', (d) => (b += d));
-        r.on('end', () => {
-          let parsed: unknown = b;
-          try {
-            parsed = JSON.parse(b);
-          } catch {
-            /* text */
-          }
-          res({ status: r.statusCode ?? 0, body: parsed });
-        });
-      },
-    );
-    req.on('error', rej);
-    if (data) req.write(data);
-    req.end();
-  });
+  return raw(cp, method, path, body, contentType, accept);
 }
 
 /** Plain-data view of a YAML document (loadYaml maps documents that have a kind onto client models). */
@@ -83,7 +51,6 @@ const minimal = {
 before(async () => {
   const t0 = Date.now();
   cp = await startControlPlane({ log: (l) => console.log(`# ${l}`) });
-  ca = readFileSync(cp.caCertPath);
   console.log(`# control plane up in ${Date.now() - t0} ms`);
   const crd = parsePlain(readFileSync(CRD_FILE, 'utf8'));
   const r = await kube('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { raw } from './operator.helpers.ts';
 import { loadYaml } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 import { CRD_FILE, ROOT } from '../crds/generate.ts';
@@ -24,41 +24,9 @@ const opSA = `system:serviceaccount:${opNs}:${release}-elibadcode-operator`;
 const workerSA = (ns: string) => `system:serviceaccount:${ns}:elibadcode-worker`;
 
 let cp: ControlPlane;
-let ca: Buffer;
 
 function kube(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  return new Promise((res, rej) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      `${cp.server}${path}`,
-      {
-        method,
-        ca,
-        headers: {
-          Authorization: `Bearer ${cp.adminToken}`,
-          Accept: 'application/json',
-          ...(data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}),
-        },
-      },
-      (r) => {
-        let b = '';
-        r.setEncoding('utf8');
-        r.on('data', (d) => (b += d));
-        r.on('end', () => {
-          let parsed: unknown = b;
-          try {
-            parsed = JSON.parse(b);
-          } catch {
-            /* text */
-          }
-          res({ status: r.statusCode ?? 0, body: parsed });
-        });
-      },
-    );
-    req.on('error', rej);
-    if (data) req.write(data);
-    req.end();
-  });
+  return raw(cp, method, path, body);
 }
 
 /** Plain-data view of YAML documents (loadYaml maps documents that have a kind onto client models). */
@@ -107,7 +75,6 @@ async function can(user: string, attrs: Record<string, string>): Promise<boolean
 before(async () => {
   if (skip) return;
   cp = await startControlPlane({ log: (l) => console.log(`# ${l}`) });
-  ca = readFileSync(cp.caCertPath);
   const crd = parseAllPlain(readFileSync(CRD_FILE, 'utf8'))[0];
   assert.equal((await kube('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
   for (const ns of [opNs, scanNs]) {

@@ -16,7 +16,7 @@ export interface RawResponse {
 }
 
 /** Plain JSON request with the admin token (client-node's typed serializer drops CRD extensions). */
-export function raw(cp: ControlPlane, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<RawResponse> {
+export function raw(cp: ControlPlane, method: string, path: string, body?: unknown, contentType = 'application/json', accept = 'application/json'): Promise<RawResponse> {
   const ca = readFileSync(cp.caCertPath);
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
@@ -27,7 +27,7 @@ export function raw(cp: ControlPlane, method: string, path: string, body?: unkno
         ca,
         headers: {
           Authorization: `Bearer ${cp.adminToken}`,
-          Accept: 'application/json',
+          Accept: accept,
           ...(data ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data) } : {}),
         },
       },
