@@ -116,7 +116,10 @@ export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mo
   opt('--beta', p.beta);
   a.push('--position-mode', p.positionMode, '--fixed-position', String(p.fixedPosition), '--seed', String(p.seed));
   if (p.detectionThreshold !== undefined) a.push('--detection-threshold', p.detectionThreshold);
-  if (p.earlyStop.patience > 0) a.push('--early-stop-patience', String(p.earlyStop.patience));
+  // Always explicit: 0 means "off" to the worker too, whose own default (10) is demo-sized.
+  a.push('--early-stop-patience', String(p.earlyStop.patience));
+  // The reference's sequence length; the worker caps it to the model's positions and records that.
+  a.push('--max-length', '400');
   if (p.earlyStop.lossBelow !== undefined) a.push('--early-stop-loss', p.earlyStop.lossBelow);
   if (spec.eliminate) {
     const u = spec.unlearning;
