@@ -16,7 +16,7 @@ import { ClassificationObjective, SearchObjective, targetLogProbs, type Objectiv
 import { invert } from './inversion.ts';
 import { anchor } from './anchoring.ts';
 import { CALIBRATION, DEFAULT_THRESHOLDS, SINGLE_TOKEN_SCORE, decide } from './verdict.ts';
-import { unlearn, type Placement, type Trainable } from './unlearning.ts';
+import { unlearn, type Placement, type Trainable, type UnlearnOptions } from './unlearning.ts';
 import { cleanMetrics, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type SearchAsr } from './verification.ts';
 import { ScanReport, summaryOf, writeAtomically, type OptionReport } from './report.ts';
 import { makeProgress, type Progress } from './progress.ts';
@@ -78,18 +78,10 @@ export interface ScanOptions {
   verdictSamples: number;
   evalFraction: number;
   eliminate: 'auto' | 'always' | 'never';
-  unlearning: {
-    injectionRate: number;
-    injectionScope: 'victim' | 'all';
-    learningRate: number;
-    epochs: number;
-    batchSize: number;
-    warmupRatio: number;
-    gradientClip: number;
-    weightDecay: number;
-    seed: number;
+  /** The unlearning settings of UnlearnOptions, with `trainable: 'auto'` resolved per task at run time. */
+  unlearning: Pick<UnlearnOptions, 'injectionRate' | 'learningRate' | 'epochs' | 'batchSize' | 'warmupRatio' | 'gradientClip' | 'weightDecay' | 'seed' | 'placement'> & {
+    injectionScope: NonNullable<UnlearnOptions['injectionScope']>;
     trainable: 'auto' | Trainable;
-    placement: Placement;
   };
   knownAttack?: string;
   knownTrigger?: string;
