@@ -61,32 +61,27 @@ export function singleSwapCandidates(current: readonly number[], top: readonly n
   const n = current.length;
   const pool = top.reduce((s, row) => s + row.length, 0);
   const maxDraws = Math.max(100, 20 * r) + 4 * pool;
+  // Adds current-with-position-i-swapped-to-token unless it is a no-op or was seen before.
+  const tryAdd = (i: number, token: number) => {
+    if (token === current[i]) return;
+    const c = [...current];
+    c[i] = token;
+    const key = c.join(',');
+    if (visited.has(key)) return;
+    visited.add(key);
+    out.push(c);
+  };
   for (let draw = 0; draw < maxDraws && out.length < r; draw++) {
     const i = Math.floor(random() * n);
     const row = top[i];
     if (row.length === 0) continue;
-    const token = row[Math.floor(random() * row.length)];
-    if (token === current[i]) continue;
-    const c = [...current];
-    c[i] = token;
-    const key = c.join(',');
-    if (visited.has(key)) continue;
-    visited.add(key);
-    out.push(c);
+    tryAdd(i, row[Math.floor(random() * row.length)]);
   }
   // Near exhaustion the random draws may miss the last unseen neighbours: sweep them in order.
-  if (out.length < r) {
-    for (let i = 0; i < n && out.length < r; i++) {
-      for (const token of top[i]) {
-        if (out.length >= r) break;
-        if (token === current[i]) continue;
-        const c = [...current];
-        c[i] = token;
-        const key = c.join(',');
-        if (visited.has(key)) continue;
-        visited.add(key);
-        out.push(c);
-      }
+  for (let i = 0; i < n && out.length < r; i++) {
+    for (const token of top[i]) {
+      if (out.length >= r) break;
+      tryAdd(i, token);
     }
   }
   return out;
