@@ -624,25 +624,38 @@ export async function startJob(kc: KubeConfig, namespace: string, name: string, 
   });
 }
 
-/** Marks a Job Complete the way the Job controller does (SuccessCriteriaMet, then Complete). */
-export async function completeJob(kc: KubeConfig, namespace: string, name: string, opts: FinishJobOptions = {}): Promise<V1Job> {
-  return await updateJobStatus(kc, namespace, name, (job) => {
+/**
+ * Ends a Job the way the Job controller does: the interim condition (SuccessCriteriaMet or
+ * FailureTarget) first, then the final one, with start time and counters the API server's
+ * status-transition validation expects.
+ */
+function finishJob(kc: KubeConfig, namespace: string, name: string, opts: FinishJobOptions, outcome: 'Complete' | 'Failed'): Promise<V1Job> {
+  const [interim, reasonDefault, messageDefault] =
+    outcome === 'Complete'
+      ? ['SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods']
+      : ['FailureTarget', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit'];
+  return updateJobStatus(kc, namespace, name, (job) => {
     const done = finishedAlready(job);
     if (done) throw new Error(`job ${namespace}/${name} is already ${done}`);
     const now = opts.finishTime ?? new Date();
     const st = (job.status ??= {});
     st.startTime ??= opts.startTime ?? new Date(now.getTime() - 1000);
-    const reason = opts.reason ?? 'CompletionsReached';
-    const message = opts.message ?? 'Reached expected number of succeeded pods';
+    const reason = opts.reason ?? reasonDefault;
+    const message = opts.message ?? messageDefault;
     st.conditions = [
-      ...(st.conditions ?? []).filter((c) => c.type !== 'SuccessCriteriaMet' && c.type !== 'Complete'),
-      cond('SuccessCriteriaMet', reason, message, now),
-      cond('Complete', reason, message, now),
+      ...(st.conditions ?? []).filter((c) => c.type !== interim && c.type !== outcome),
+      cond(interim, reason, message, now),
+      cond(outcome, reason, message, now),
     ];
-    st.completionTime = now;
-    st.succeeded = opts.count ?? job.spec?.completions ?? 1;
-    if (job.spec?.completionMode === 'Indexed' && st.succeeded > 0) {
-      st.completedIndexes = st.succeeded === 1 ? '0' : `0-${st.succeeded - 1}`;
+    if (outcome === 'Complete') {
+      st.completionTime = now;
+      st.succeeded = opts.count ?? job.spec?.completions ?? 1;
+      if (job.spec?.completionMode === 'Indexed' && st.succeeded > 0) {
+        st.completedIndexes = st.succeeded === 1 ? '0' : `0-${st.succeeded - 1}`;
+      }
+    } else {
+      st.failed = opts.count ?? Math.max(1, (job.spec?.backoffLimit ?? 0) + 1);
+      delete st.completionTime;
     }
     st.active = 0;
     st.ready = 0;
@@ -651,28 +664,14 @@ export async function completeJob(kc: KubeConfig, namespace: string, name: strin
   });
 }
 
+/** Marks a Job Complete the way the Job controller does (SuccessCriteriaMet, then Complete). */
+export function completeJob(kc: KubeConfig, namespace: string, name: string, opts: FinishJobOptions = {}): Promise<V1Job> {
+  return finishJob(kc, namespace, name, opts, 'Complete');
+}
+
 /** Marks a Job Failed the way the Job controller does (FailureTarget, then Failed). */
-export async function failJob(kc: KubeConfig, namespace: string, name: string, opts: FinishJobOptions = {}): Promise<V1Job> {
-  return await updateJobStatus(kc, namespace, name, (job) => {
-    const done = finishedAlready(job);
-    if (done) throw new Error(`job ${namespace}/${name} is already ${done}`);
-    const now = opts.finishTime ?? new Date();
-    const st = (job.status ??= {});
-    st.startTime ??= opts.startTime ?? new Date(now.getTime() - 1000);
-    const reason = opts.reason ?? 'BackoffLimitExceeded';
-    const message = opts.message ?? 'Job has reached the specified backoff limit';
-    st.conditions = [
-      ...(st.conditions ?? []).filter((c) => c.type !== 'FailureTarget' && c.type !== 'Failed'),
-      cond('FailureTarget', reason, message, now),
-      cond('Failed', reason, message, now),
-    ];
-    st.failed = opts.count ?? Math.max(1, (job.spec?.backoffLimit ?? 0) + 1);
-    st.active = 0;
-    st.ready = 0;
-    st.terminating = 0;
-    st.uncountedTerminatedPods = {};
-    delete st.completionTime;
-  });
+export function failJob(kc: KubeConfig, namespace: string, name: string, opts: FinishJobOptions = {}): Promise<V1Job> {
+  return finishJob(kc, namespace, name, opts, 'Failed');
 }
 
 export interface JobPodOptions {
