@@ -23,6 +23,7 @@ import { buildJob, jobName, WORKER_CONTAINER, type JobConfig } from './job.ts';
 import { describeError, isAlreadyExists, isConflict, isNotFound, type RequestCounter } from './kube.ts';
 import type { Cache } from './listwatch.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import type { ProgressSource } from './progress.ts';
 import { deepEqual, findCondition, isTrue, rfc3339, setCondition, writeStatus, type ConditionInput, type ConditionLike } from './status.ts';
 
 /** What the API server stores: spec as written (defaults applied by the CRD), status as we wrote it. */
@@ -59,6 +60,8 @@ export interface ReconcilerDeps {
   secretGraceMs?: number;
   /** How long to wait for the finished Job's pod to show up in the cache before failing (default 60 s). */
   podGraceMs?: number;
+  /** Live progress reported by workers (operator/progress.ts); copied into status.progress while the attempt runs. */
+  progress?: ProgressSource;
 }
 
 /** Condition types of which at most one is True. */
@@ -272,6 +275,7 @@ export class Reconciler {
         events.push({ type: 'Normal', reason: R.SuspendedByUser, action: 'Suspend', note: `Suspended; deleted the worker Job of attempt ${attempt}` });
       }
       set(accepted);
+      delete status.progress;
       status.observedGeneration = generation;
       status.conditions = conds;
       await this.commit(obj, oldStatus, status, events);
@@ -298,6 +302,7 @@ export class Reconciler {
       status.jobName = job.metadata!.name;
     };
 
+    let liveAttempt: number | undefined; // set while the current attempt's Job is active
     if (attempt === 0 || !current) {
       attempt = Math.max(attempt, 1);
       await createAttempt(attempt, '');
@@ -375,6 +380,7 @@ export class Reconciler {
       }
     } else {
       // Active (or queued) Job.
+      liveAttempt = attempt;
       const pods = podsOf(current);
       const w = waitingReason(current, pods);
       if (w.running) {
@@ -415,6 +421,14 @@ export class Reconciler {
       status.attempts = attempt;
     }
 
+    // Live progress belongs to the running attempt only: the latest report, else what status has.
+    if (liveAttempt !== undefined && !isTrue(conds, C.Failed)) {
+      const p = this.d.progress?.latest(md.uid!, liveAttempt);
+      if (p) status.progress = p;
+    } else {
+      delete status.progress;
+      if (isTrue(conds, C.Succeeded) || isTrue(conds, C.Failed)) this.d.progress?.forget(md.uid!);
+    }
     set(accepted);
     status.observedGeneration = generation;
     status.conditions = conds;
