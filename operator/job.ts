@@ -17,6 +17,11 @@ export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
  */
 export const PERMANENT_EXIT_CODES = [2];
 const PVC_ROOT = '/mnt/pvc';
+/** Live progress (operator/progress.ts): the projected token's audience, lifetime and where the worker reads it. */
+export const PROGRESS_TOKEN_AUDIENCE = 'elibadcode.dev/progress';
+export const PROGRESS_TOKEN_EXPIRATION_SECONDS = 3600;
+export const PROGRESS_TOKEN_DIR = '/var/run/secrets/elibadcode';
+export const PROGRESS_TOKEN_FILE = `${PROGRESS_TOKEN_DIR}/token`;
 
 export interface JobConfig {
   workerImage: string;
@@ -32,6 +37,12 @@ export interface JobConfig {
   /** UID/GID the worker runs as (Restricted profile: non-root). */
   runAsUser?: number;
   scratchSizeLimit?: string;
+  /**
+   * Where workers POST live progress (e.g. http://elibadcode-operator-progress.<ns>.svc:8082/v1/progress).
+   * Set: the pod gets a projected token for PROGRESS_TOKEN_AUDIENCE (not an API token) and the env
+   * to use it. Unset: neither.
+   */
+  progressUrl?: string;
 }
 
 export const DEFAULT_JOB_CONFIG = {
@@ -210,6 +221,16 @@ export function buildJob(scan: BackdoorScan, attempt: number, config: JobConfig)
     } else {
       envFrom.push({ secretRef: { name: cred.secretName } });
     }
+  }
+
+  if (cfg.progressUrl) {
+    // Not an API credential: its audience is the operator's, so the API server refuses it.
+    m.volumes.push({
+      name: 'progress-token',
+      projected: { sources: [{ serviceAccountToken: { audience: PROGRESS_TOKEN_AUDIENCE, expirationSeconds: PROGRESS_TOKEN_EXPIRATION_SECONDS, path: 'token' } }] },
+    });
+    m.mounts.push({ name: 'progress-token', mountPath: PROGRESS_TOKEN_DIR, readOnly: true });
+    env.push({ name: 'ELIBADCODE_PROGRESS_URL', value: cfg.progressUrl }, { name: 'ELIBADCODE_PROGRESS_TOKEN_FILE', value: PROGRESS_TOKEN_FILE });
   }
 
   const container: V1Container = {

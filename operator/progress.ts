@@ -27,11 +27,12 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ConditionType as C, KIND, LABELS, Progress } from '../crds/backdoorscan.ts';
 import { describeError, isNotFound, type RequestCounter } from './kube.ts';
+import { PROGRESS_TOKEN_AUDIENCE } from './job.ts';
 import type { Cache } from './listwatch.ts';
 import type { ScanObject } from './reconcile.ts';
 
 /** Audience of the projected token the worker presents; the operator asks TokenReview for exactly this one. */
-export const PROGRESS_AUDIENCE = 'elibadcode.dev/progress';
+export const PROGRESS_AUDIENCE = PROGRESS_TOKEN_AUDIENCE;
 export const PROGRESS_PATH = '/v1/progress';
 /** Largest accepted request body. */
 export const MAX_PROGRESS_BODY_BYTES = 4096;
