@@ -22,6 +22,7 @@ import { describeError, RequestCounter, shareConnections } from './kube.ts';
 import { defaultIdentity, KubeLeaseStore, LeaderElector } from './leader.ts';
 import { CacheGroup, ListWatch, objectKey, type ListPage } from './listwatch.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { kubePodReader, kubeTokenReviewer, ProgressStore, startProgressServer, TokenAuthenticator, type ProgressServer } from './progress.ts';
 import { ConflictError, INDEX_JOB, INDEX_OWNER, Reconciler, scanState, type ScanObject } from './reconcile.ts';
 import { startHttpServer, type HttpServer } from './server.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -52,6 +53,10 @@ export interface OperatorConfig {
   /** 0 picks a free port; undefined: no HTTP server. */
   httpPort?: number;
   httpHost?: string;
+  /** Live progress endpoint (POST /v1/progress, operator/progress.ts): 0 picks a free port; undefined: off. */
+  progressPort?: number;
+  /** The URL worker pods POST progress to; undefined: workers get no progress token and report nothing. */
+  progressUrl?: string;
   logger?: Logger;
   logLevel?: string;
   /** Informer tuning (tests shorten these). */
@@ -69,6 +74,7 @@ export interface OperatorHandle {
   requests: RequestCounter;
   logger: Logger;
   http?: HttpServer;
+  progress?: ProgressServer;
   informers: { scans: ListWatch<ScanObject>[]; jobs: ListWatch<V1Job>[]; pods: ListWatch<V1Pod>[] };
   queue: WorkQueue;
   leader?: LeaderElector;
@@ -251,7 +257,9 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
     ...(config.workerTolerations ? { tolerations: config.workerTolerations } : {}),
     ...(config.jobTtlSeconds !== undefined ? { defaultTtlSecondsAfterFinished: config.jobTtlSeconds } : {}),
     ...(config.scratchSizeLimit ? { scratchSizeLimit: config.scratchSizeLimit } : {}),
+    ...(config.progressUrl ? { progressUrl: config.progressUrl } : {}),
   };
+  const progressStore = new ProgressStore();
   const recorder = new EventRecorder({ api: eventsApi, controller: REPORTING_CONTROLLER, instance: identity, logger, requests });
   const reconciler = new Reconciler({
     scans,
@@ -264,6 +272,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
     jobConfig,
     logger,
     requests,
+    progress: progressStore,
     ...(config.secretGraceMs !== undefined ? { secretGraceMs: config.secretGraceMs } : {}),
   });
 
@@ -391,8 +400,33 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
     });
   }
 
+  let progress: ProgressServer | undefined;
+  if (config.progressPort !== undefined) {
+    progress = await startProgressServer({
+      port: config.progressPort,
+      host: config.httpHost,
+      logger,
+      authenticator: new TokenAuthenticator({ review: kubeTokenReviewer(kc, requests), workerServiceAccount: config.workerServiceAccount, namespaces: config.namespaces }),
+      store: progressStore,
+      scans,
+      jobs,
+      pods,
+      readPod: kubePodReader(kc, requests),
+      enqueue: (key, delayMs) => (delayMs ? queue.addAfter(key, delayMs) : queue.add(key)),
+      accepting: () => {
+        if (stopping) return { ok: false, detail: 'shutting down' };
+        if (leader && !leader.isLeader()) return { ok: false, detail: 'not the leader' };
+        if (!(scans.hasSynced() && jobs.hasSynced() && pods.hasSynced())) return { ok: false, detail: 'caches not synced' };
+        return { ok: true };
+      },
+    });
+  }
+  if (!config.progressUrl !== (progress === undefined)) {
+    logger.warn({ progressUrl: config.progressUrl, progressPort: progress?.port }, 'live progress half configured: set both the progress port and the URL workers use');
+  }
+
   logger.info(
-    { identity, namespaces: config.namespaces.length ? config.namespaces : 'all', workers: config.workers, leaderElection: config.leaderElection, httpPort: http?.port },
+    { identity, namespaces: config.namespaces.length ? config.namespaces : 'all', workers: config.workers, leaderElection: config.leaderElection, httpPort: http?.port, progressPort: progress?.port },
     'operator started',
   );
 
@@ -408,6 +442,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
       // Release only after the workers are done, so the next leader never overlaps with our writes.
       if (leader) await leader.stop({ release: true });
       if (http) await http.close();
+      if (progress) await progress.close();
       logger.info({ identity }, 'stopped');
     })());
 
@@ -417,6 +452,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
     requests,
     logger,
     http,
+    progress,
     informers: { scans: scanInformers, jobs: jobInformers, pods: podInformers },
     queue,
     leader,
@@ -452,6 +488,9 @@ const USAGE = `Usage: node operator/main.ts [options]
   --lease-namespace NS      (default: POD_NAMESPACE or default)         ELIBADCODE_LEASE_NAMESPACE
   --lease-name NAME         (default elibadcode-operator)               ELIBADCODE_LEASE_NAME
   --http-port PORT          /metrics /healthz /readyz (default 8080)    ELIBADCODE_HTTP_PORT
+  --progress-port PORT      POST /v1/progress from workers (default off) ELIBADCODE_PROGRESS_PORT
+  --progress-url URL        what workers POST to, e.g.                  ELIBADCODE_PROGRESS_URL
+                            http://elibadcode-operator-progress.<ns>.svc:8082/v1/progress
   --log-level LEVEL         (default info)                              ELIBADCODE_LOG_LEVEL
 Also: ELIBADCODE_GPU_RESOURCE_NAME, ELIBADCODE_WORKER_IMAGE_PULL_POLICY, ELIBADCODE_WORKER_RESOURCES (JSON),
 ELIBADCODE_WORKER_TOLERATIONS (JSON), ELIBADCODE_JOB_TTL_SECONDS, ELIBADCODE_WORKER_SCRATCH_SIZE; KUBECONFIG or in-cluster config.`;
@@ -468,6 +507,8 @@ export function configFromEnv(argv: string[], env: NodeJS.ProcessEnv = process.e
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string' },
       'http-port': { type: 'string' },
+      'progress-port': { type: 'string' },
+      'progress-url': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -483,6 +524,10 @@ export function configFromEnv(argv: string[], env: NodeJS.ProcessEnv = process.e
   const workerImage = values['worker-image'] ?? env.ELIBADCODE_WORKER_IMAGE;
   if (!workerImage) throw new Error('the worker image is required (--worker-image or ELIBADCODE_WORKER_IMAGE)');
   const ttl = env.ELIBADCODE_JOB_TTL_SECONDS;
+  const progressPort = values['progress-port'] ?? env.ELIBADCODE_PROGRESS_PORT;
+  if (progressPort && !/^\d+$/.test(progressPort)) throw new Error(`progress port must be a port number, got ${progressPort}`);
+  const progressUrl = values['progress-url'] ?? env.ELIBADCODE_PROGRESS_URL;
+  if (progressUrl && !/^https?:\/\/[^/\s]+\/\S*$/.test(progressUrl)) throw new Error(`progress URL must be http(s)://host[:port]/path, got ${progressUrl}`);
   const pullPolicy = env.ELIBADCODE_WORKER_IMAGE_PULL_POLICY;
   return {
     namespaces: ns,
@@ -499,6 +544,8 @@ export function configFromEnv(argv: string[], env: NodeJS.ProcessEnv = process.e
     leaseNamespace: values['lease-namespace'] ?? env.ELIBADCODE_LEASE_NAMESPACE ?? env.POD_NAMESPACE ?? 'default',
     leaseName: values['lease-name'] ?? env.ELIBADCODE_LEASE_NAME ?? 'elibadcode-operator',
     httpPort: Number(values['http-port'] ?? env.ELIBADCODE_HTTP_PORT ?? 8080),
+    progressPort: progressPort ? Number(progressPort) : undefined,
+    progressUrl: progressUrl || undefined,
     logLevel: values['log-level'] ?? env.ELIBADCODE_LOG_LEVEL ?? 'info',
     leaseDurationMs: env.ELIBADCODE_LEASE_DURATION_MS ? Number(env.ELIBADCODE_LEASE_DURATION_MS) : undefined,
     renewDeadlineMs: env.ELIBADCODE_RENEW_DEADLINE_MS ? Number(env.ELIBADCODE_RENEW_DEADLINE_MS) : undefined,
