@@ -1,6 +1,8 @@
 // Progress: a one-line bar on a terminal (stage, iteration, best loss, elapsed, ETA); otherwise
-// one pino JSON line per stage and every `every` iterations.
+// one pino JSON line per stage and every `every` iterations. In a worker pod whose Job configured
+// live progress (ELIBADCODE_PROGRESS_URL), the same calls are also reported to the operator.
 import { log } from '../log.ts';
+import { progressReporterFromEnv, type ProgressReporter } from './report-progress.ts';
 
 export interface Progress {
   stage(stage: string, detail?: Record<string, unknown>): void;
@@ -8,7 +10,26 @@ export interface Progress {
   done(): void;
 }
 
-export function makeProgress(o: { tty?: boolean; every?: number; quiet?: boolean } = {}): Progress {
+export function makeProgress(o: { tty?: boolean; every?: number; quiet?: boolean; reporter?: ProgressReporter } = {}): Progress {
+  const local = localProgress(o);
+  const remote = o.reporter ?? progressReporterFromEnv();
+  if (!remote) return local;
+  return {
+    stage(stage, detail) {
+      local.stage(stage, detail);
+      remote.stage(stage, detail);
+    },
+    iteration(s) {
+      local.iteration(s);
+      remote.iteration(s);
+    },
+    done() {
+      local.done();
+    },
+  };
+}
+
+function localProgress(o: { tty?: boolean; every?: number; quiet?: boolean }): Progress {
   const tty = o.tty ?? process.stderr.isTTY === true;
   const every = o.every ?? 10;
   const start = performance.now();
