@@ -99,7 +99,7 @@ test('helm lint --strict passes (all namespaces, and namespace-scoped)', { skip 
 test('every rendered object is accepted by the API server; the operator pod passes Pod Security "restricted"', { skip }, async () => {
   const objs = render(`worker.serviceAccount.namespaces={${scanNs}}`);
   const kinds = objs.map((o) => o.kind).sort();
-  assert.deepEqual(kinds, ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceAccount']);
+  assert.deepEqual(kinds, ['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceAccount']);
   for (const o of objs) {
     const r = await kube('POST', pathFor(o), o);
     assert.equal(r.status, 201, `${o.kind} ${o.metadata.name}: ${JSON.stringify(r.body).slice(0, 500)}`);
@@ -141,6 +141,9 @@ test('operator RBAC: what it needs, and nothing else', { skip }, async () => {
     { group: 'events.k8s.io', resource: 'events', verb: 'patch', namespace: scanNs },
     { group: 'coordination.k8s.io', resource: 'leases', verb: 'create', namespace: opNs },
     { group: 'coordination.k8s.io', resource: 'leases', verb: 'update', name: 'elibadcode-operator', namespace: opNs },
+    // Live progress: check a worker's projected token, then read its pod.
+    { group: 'authentication.k8s.io', resource: 'tokenreviews', verb: 'create' },
+    { group: '', resource: 'pods', verb: 'get', namespace: scanNs },
   ];
   const denied: Array<Record<string, string>> = [
     { group: '', resource: 'secrets', verb: 'get', namespace: scanNs },
@@ -166,19 +169,41 @@ test('worker RBAC: none', { skip }, async () => {
     { group: '', resource: 'secrets', verb: 'get', namespace: scanNs },
     { group: '', resource: 'pods', verb: 'get', namespace: scanNs },
     { group: 'batch', resource: 'jobs', verb: 'list', namespace: scanNs },
+    { group: 'authentication.k8s.io', resource: 'tokenreviews', verb: 'create' },
+    { group: '', resource: 'serviceaccounts', subresource: 'token', verb: 'create', name: 'elibadcode-worker', namespace: scanNs },
   ];
   for (const ns of [opNs, scanNs]) {
     for (const a of attempts) assert.equal(await can(workerSA(ns), a), false, `worker should be denied ${JSON.stringify(a)}`);
   }
 });
 
-test('namespace-scoped install renders Roles in each watched namespace and no ClusterRole', { skip }, () => {
+test('namespace-scoped install renders Roles in each watched namespace and no ClusterRole but the TokenReview one', { skip }, () => {
   const objs = render('watchNamespaces={ml-security,team-b}');
-  assert.ok(!objs.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'));
+  // tokenreviews are cluster-scoped: the one cluster-wide grant, and only that.
+  const clusterRoles = objs.filter((o) => o.kind === 'ClusterRole');
+  assert.deepEqual(clusterRoles.map((o) => o.metadata.name), [`${release}-elibadcode-operator-tokenreview`]);
+  assert.deepEqual(clusterRoles[0].rules, [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }]);
+  assert.deepEqual(objs.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => o.metadata.name), [`${release}-elibadcode-operator-tokenreview`]);
   const roles = objs.filter((o) => o.kind === 'Role' && !o.metadata.name.endsWith('leader-election')).map((o) => o.metadata.namespace);
   assert.deepEqual(roles.sort(), ['ml-security', 'team-b']);
   const env = Object.fromEntries(objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
   assert.equal(env.ELIBADCODE_WATCH_NAMESPACES, 'ml-security,team-b');
   const workerNs = objs.filter((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'elibadcode-worker').map((o) => o.metadata.namespace);
   assert.deepEqual(workerNs.sort(), [opNs, 'ml-security', 'team-b']);
+});
+
+test('live progress: the Deployment gets the port and the URL of the progress Service; disabled renders none of it', { skip }, () => {
+  const objs = render();
+  const dep = objs.find((o) => o.kind === 'Deployment');
+  const c = dep.spec.template.spec.containers[0];
+  const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value]));
+  assert.equal(env.ELIBADCODE_PROGRESS_PORT, '8082');
+  assert.equal(env.ELIBADCODE_PROGRESS_URL, `http://${release}-elibadcode-operator-progress.${opNs}.svc:8082/v1/progress`);
+  assert.ok(c.ports.some((p: any) => p.name === 'progress' && p.containerPort === 8082));
+  const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === `${release}-elibadcode-operator-progress`);
+  assert.deepEqual(svc.spec.ports, [{ name: 'http-progress', port: 8082, targetPort: 'progress', protocol: 'TCP' }]);
+  const off = render('progress.enabled=false');
+  const offEnv = off.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env.map((e: any) => e.name);
+  assert.ok(!offEnv.includes('ELIBADCODE_PROGRESS_URL') && !offEnv.includes('ELIBADCODE_PROGRESS_PORT'));
+  assert.ok(!off.some((o) => /-progress$|-tokenreview$/.test(o.metadata.name)));
 });

@@ -60,6 +60,11 @@ app.kubernetes.io/component: operator
 {{- $nss | uniq | join "," -}}
 {{- end -}}
 
+{{/* The URL worker pods POST live progress to: the progress Service in the release namespace. */}}
+{{- define "elibadcode.progressUrl" -}}
+{{- printf "http://%s-progress.%s.svc:%v/v1/progress" (include "elibadcode.fullname" .) .Release.Namespace .Values.progress.port -}}
+{{- end -}}
+
 {{/* RBAC rules of the operator (ClusterRole, or a Role per watched namespace); see rbac.yaml. */}}
 {{- define "elibadcode.rules" -}}
 - apiGroups: ["elibadcode.dev"]
