@@ -112,6 +112,12 @@ test('the Job carries a projected progress token (not an API token) and still au
   const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
   assert.equal(env.ELIBADCODE_PROGRESS_URL, progressUrl);
   assert.equal(env.ELIBADCODE_PROGRESS_TOKEN_FILE, PROGRESS_TOKEN_FILE);
+  // The pod, projected token volume included, is admitted under Pod Security "restricted".
+  const restricted = 'progress-restricted';
+  const nsr = await raw(cp, 'POST', '/api/v1/namespaces', { metadata: { name: restricted, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } } });
+  assert.equal(nsr.status, 201, JSON.stringify(nsr.body));
+  const admitted = await raw(cp, 'POST', `/api/v1/namespaces/${restricted}/pods`, { metadata: { name: 'worker' }, spec: plain(pod) });
+  assert.equal(admitted.status, 201, JSON.stringify(admitted.body).slice(0, 600));
   // The token such a volume holds is no API credential: the API server refuses it.
   const running = await runningPod('job-shape-1');
   const token = await mintToken(running);
