@@ -129,3 +129,17 @@ test('a replica that is not accepting (standby, caches not synced) answers 503 w
     await srv.close();
   }
 });
+
+test('configuration: --progress-port/--progress-url and their environment variables; off by default', async () => {
+  const { configFromEnv } = await import('../../operator/main.ts');
+  const off = configFromEnv([], { ELIBADCODE_WORKER_IMAGE: 'w' });
+  assert.equal(off.progressPort, undefined);
+  assert.equal(off.progressUrl, undefined);
+  const flags = configFromEnv(['--progress-port', '8082', '--progress-url', 'http://op-progress.sys.svc:8082/v1/progress'], { ELIBADCODE_WORKER_IMAGE: 'w' });
+  assert.equal(flags.progressPort, 8082);
+  assert.equal(flags.progressUrl, 'http://op-progress.sys.svc:8082/v1/progress');
+  const env = configFromEnv([], { ELIBADCODE_WORKER_IMAGE: 'w', ELIBADCODE_PROGRESS_PORT: '9000', ELIBADCODE_PROGRESS_URL: 'https://op:9000/v1/progress' });
+  assert.equal(env.progressPort, 9000);
+  assert.throws(() => configFromEnv(['--progress-url', 'op:8082'], { ELIBADCODE_WORKER_IMAGE: 'w' }), /progress URL/);
+  assert.throws(() => configFromEnv(['--progress-port', 'eighty'], { ELIBADCODE_WORKER_IMAGE: 'w' }), /progress port/);
+});
