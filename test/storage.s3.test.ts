@@ -1,16 +1,15 @@
 // The S3 client (worker/storage/s3.ts) against a real S3 server: versitygw, built from the Go module
-// proxy (scripts/s3/build.sh), on loopback. Nothing here stands in for the server, except one
-// proxy in front of it that answers 503 a few times to show that server errors are retried.
+// proxy (scripts/s3/build.sh), on loopback. Nothing here stands in for the server; a proxy in front
+// of it answers 503 a few times to show that server errors are retried.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client, S3Error, parseS3Uri, s3ConfigFromEnv } from '../worker/storage/s3.ts';
 import { EMPTY_SHA256, signRequest } from '../worker/storage/sigv4.ts';
-import { objectStoreSkip, startObjectStore, type ObjectStore } from './harness/objectstore.ts';
+import { objectStoreSkip, startFaultProxy, startObjectStore, type ObjectStore } from './harness/objectstore.ts';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 /** Retries kept short: the failure tests wait for every attempt. */
@@ -140,22 +139,23 @@ describe('against a real S3 server (versitygw)', { skip: objectStoreSkip() }, ()
   });
 
   test('server errors (503) are retried with backoff; the request then succeeds', async () => {
-    const proxy = await flakyProxy(store.endpoint, 2);
+    const slowDown = (failures: number) => (r: { n: number }) => (r.n <= failures ? { status: 503, code: 'SlowDown' } : undefined);
+    const proxy = await startFaultProxy(store.endpoint, slowDown(2));
     try {
       const via = S3Client.fromEnv({ ...store.env, AWS_ENDPOINT_URL_S3: proxy.endpoint }, quick);
       const got = await via.getObjectToFile('models', 'round/trip.bin', join(dir, 'retried.bin'));
       assert.equal(got.sha256, sha256(readFileSync(join(dir, 'src.bin'))));
-      assert.equal(proxy.failed(), 2, 'two 503 answers, then the real one');
-      const tooFlaky = await flakyProxy(store.endpoint, 10);
-      try {
-        const e = await S3Client.fromEnv({ ...store.env, AWS_ENDPOINT_URL_S3: tooFlaky.endpoint }, quick).listObjects('models', '').then(() => undefined, (x: unknown) => x);
-        assert.ok(e instanceof S3Error && e.kind === 'unavailable' && /HTTP 503 \(SlowDown\)/.test(e.message), String(e));
-        assert.equal(tooFlaky.failed(), 3, 'bounded: as many attempts as the policy allows');
-      } finally {
-        await tooFlaky.close();
-      }
+      assert.deepEqual(proxy.requests.map((r) => r.status), [503, 503, 200], 'two 503 answers, then the real one');
     } finally {
       await proxy.close();
+    }
+    const tooFlaky = await startFaultProxy(store.endpoint, slowDown(10));
+    try {
+      const e = await S3Client.fromEnv({ ...store.env, AWS_ENDPOINT_URL_S3: tooFlaky.endpoint }, quick).listObjects('models', '').then(() => undefined, (x: unknown) => x);
+      assert.ok(e instanceof S3Error && e.kind === 'unavailable' && /HTTP 503 \(SlowDown\)/.test(e.message), String(e));
+      assert.equal(tooFlaky.requests.length, 3, 'bounded: as many attempts as the policy allows');
+    } finally {
+      await tooFlaky.close();
     }
   });
 
@@ -175,27 +175,4 @@ async function rawList(store: ObjectStore, bucket: string, query: Array<[string,
   const r = await fetch(`${store.endpoint}/${bucket}?${qs}`, { headers });
   assert.equal(r.status, 200);
   return r.text();
-}
-
-/** Answers the first `failures` requests with 503 SlowDown, then forwards everything to the real server unchanged. */
-async function flakyProxy(target: string, failures: number): Promise<{ endpoint: string; failed(): number; close(): Promise<void> }> {
-  let failed = 0;
-  const t = new URL(target);
-  const server = http.createServer((req, res) => {
-    if (failed < failures) {
-      failed++;
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/xml' }).end('<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
-      return;
-    }
-    const up = http.request({ hostname: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  return { endpoint: `http://127.0.0.1:${port}`, failed: () => failed, close: () => new Promise((r) => server.close(() => r())) };
 }

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -136,5 +137,56 @@ export async function startObjectStore(o: { startTimeoutMs?: number } = {}): Pro
     env,
     createBucket: (name) => admin.createBucket(name),
     stop,
+  };
+}
+
+export interface ProxiedRequest {
+  method: string;
+  /** Decoded path: /bucket/key. */
+  path: string;
+  status: number;
+}
+
+export interface FaultProxy {
+  /** http://127.0.0.1:PORT: an AWS_ENDPOINT_URL_S3 that reaches the server through this proxy. */
+  endpoint: string;
+  /** Every request, in arrival order, with the status it got. */
+  requests: ProxiedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A proxy in front of the real server for fault injection: `fault` may answer a request itself
+ * with an S3 error (status and code); every other request is forwarded unchanged (the Host header
+ * included, so signatures still verify) and the server's answer is relayed.
+ */
+export async function startFaultProxy(target: string, fault: (r: { method: string; path: string; n: number }) => { status: number; code: string } | undefined = () => undefined): Promise<FaultProxy> {
+  const t = new URL(target);
+  const requests: ProxiedRequest[] = [];
+  const server = http.createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const entry: ProxiedRequest = { method: req.method ?? '', path, status: 0 };
+    requests.push(entry);
+    const f = fault({ method: entry.method, path, n: requests.length });
+    if (f) {
+      entry.status = f.status;
+      req.resume();
+      res.writeHead(f.status, { 'content-type': 'application/xml' }).end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${f.code}</Code><Message>injected by the test proxy</Message></Error>`);
+      return;
+    }
+    const up = http.request({ hostname: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      entry.status = r.statusCode ?? 0;
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

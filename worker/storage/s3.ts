@@ -304,12 +304,14 @@ export class S3Client {
     return { bytes, sha256 };
   }
 
-  /** Deletes an object; deleting one that does not exist succeeds (S3 semantics). */
+  /** Deletes an object; deleting one that does not exist succeeds (S3 semantics), in a missing bucket fails. */
   async deleteObject(bucket: string, key: string): Promise<void> {
     const uri = s3Uri(bucket, key);
     await this.withRetry(`delete ${uri}`, async () => {
       const r = await this.send('DELETE', this.target(bucket, key));
-      if (r.status !== 204 && r.status !== 200 && r.status !== 404) throw this.failure(uri, r.status, r.body, 'delete');
+      if (r.status === 204 || r.status === 200) return;
+      const e = this.failure(uri, r.status, r.body, 'delete');
+      if (!(e.kind === 'not-found' && e.code !== 'NoSuchBucket')) throw e;
     });
   }
 
