@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
 import { DEMO_DEFAULTS, REFERENCE_DEFAULTS, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
 import { errorSummary, writeAtomically } from '../pipeline/report.ts';
+import { StorageError, isRemote, materialize, outputUri, publish, publishFile } from '../storage/locations.ts';
 import { parseFlags, required } from './args.ts';
 import { EXIT, UsageError, type Command } from './command.ts';
 
@@ -17,18 +19,25 @@ export const usage = [
   'verifies. Writes OUT/model (cleaned checkpoint, atomic), OUT/report.json and OUT/summary.json.',
   '',
   'Inputs',
-  '  --model DIR              Hugging Face checkpoint (config.json, model.safetensors, tokenizer.json)',
-  '  --model-sha256 HEX       refuse the model unless its model.safetensors or directory digest matches',
-  '  --data FILE              clean JSON lines: defect {code,label}; clone {code1,code2,label}; search {code,query}',
+  '  --model DIR|URI          Hugging Face checkpoint (config.json, model.safetensors or a sharded index, tokenizer.json):',
+  '                           a directory, s3://bucket/prefix/ (every object directly under it) or an https:// base URL',
+  '                           (https://huggingface.co/ORG/NAME/resolve/REV; HF_TOKEN is sent as a bearer token)',
+  '  --model-sha256 HEX       refuse the model unless its model.safetensors or directory digest matches (checked after download)',
+  '  --data FILE|URI          clean JSON lines: defect {code,label}; clone {code1,code2,label}; search {code,query};',
+  '                           a file, an s3:// object or an https:// URL (so are --eval-data and --unlearn-data)',
   '  --data-sha256 HEX        refuse the data unless its sha256 matches',
   '  --eval-data FILE         held-out rows for the verdict and verification (default: half of what --data leaves)',
   '  --unlearn-data FILE      clean unlearning set D_u (default: the rest of --data)',
   '  --unlearn-data-sha256 HEX',
   '  --task defect|clone|search',
   'Outputs',
-  '  --out DIR                output directory;  --report FILE  full report (default OUT/report.json)',
+  '  --out DIR|s3://B/P       output directory, or an s3:// prefix: written in --scratch, then uploaded, SHA256SUMS last',
+  '  --report FILE|s3://B/K   full report (default OUT/report.json)',
   '  --summary-file FILE      ≤4 KiB status summary (default $ELIBADCODE_SUMMARY_FILE; always OUT/summary.json too)',
-  '  --scratch DIR            working directory (accepted; nothing large is written there)',
+  '  --scratch DIR            working directory for downloads and outputs before upload (default: a temporary',
+  '                           directory, removed at exit)',
+  '  S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION|AWS_DEFAULT_REGION (us-east-1),',
+  '      AWS_ENDPOINT_URL_S3|AWS_ENDPOINT_URL (a custom endpoint: path-style addressing)',
   'Inversion (demo-sized defaults; --reference sets the reference implementation\'s)',
   `  --reference              top-k ${R.topK}, candidates ${R.candidates}, iterations ${R.iterations}, samples ${R.inversionSamples}, position Both, max length ${R.maxLength}, no early stop`,
   '  --victim-label N --target-label N   scan only these (default: every ordered pair)',
@@ -91,13 +100,10 @@ function modelDigests(dir: string): string[] {
 }
 
 function checkLocal(path: string, flag: string): void {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
-    throw new ScanError(WorkerErrorReason.InputUnavailable, `${flag} ${path}: remote locations are not fetched by this worker yet; mount it (pvc://) or download it first`);
-  }
   if (!existsSync(path)) throw new ScanError(WorkerErrorReason.InvalidInput, `${flag} ${path}: does not exist`);
 }
 
-export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: string; modelSha256?: string; unlearnDataSha256?: string } {
+export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: string; modelSha256?: string; unlearnDataSha256?: string; scratch?: string } {
   const s = { type: 'string' } as const;
   const b = { type: 'boolean' } as const;
   const f = parseFlags(args, {
@@ -176,19 +182,96 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     modelSha256: f['model-sha256'] as string | undefined,
     dataSha256: f['data-sha256'] as string | undefined,
     unlearnDataSha256: f['unlearn-data-sha256'] as string | undefined,
+    scratch: f.scratch as string | undefined,
   };
 }
 
-function verifyInputs(o: ReturnType<typeof parseScanArgs>): void {
+type ScanArgs = ReturnType<typeof parseScanArgs>;
+
+/** Digests are checked on what was downloaded; messages name the flag's own value (the URI). */
+function verifyInputs(o: ScanArgs, given: ScanArgs = o): void {
   checkLocal(o.model, '--model');
   checkLocal(o.data, '--data');
   if (o.evalData) checkLocal(o.evalData, '--eval-data');
   if (o.unlearnData) checkLocal(o.unlearnData, '--unlearn-data');
   if (o.modelSha256 && statSync(o.model).isDirectory() && !modelDigests(o.model).includes(o.modelSha256.toLowerCase())) {
-    throw new ScanError(WorkerErrorReason.DigestMismatch, `--model ${o.model}: sha256 does not match --model-sha256 ${o.modelSha256}`);
+    throw new ScanError(WorkerErrorReason.DigestMismatch, `--model ${given.model}: sha256 does not match --model-sha256 ${o.modelSha256}`);
   }
-  for (const [file, want, flag] of [[o.data, o.dataSha256, '--data'], [o.unlearnData, o.unlearnDataSha256, '--unlearn-data']] as const) {
-    if (file && want && sha256File(file) !== want.toLowerCase()) throw new ScanError(WorkerErrorReason.DigestMismatch, `${flag} ${file}: sha256 does not match ${want}`);
+  for (const [file, shown, want, flag] of [[o.data, given.data, o.dataSha256, '--data'], [o.unlearnData, given.unlearnData, o.unlearnDataSha256, '--unlearn-data']] as const) {
+    if (file && want && sha256File(file) !== want.toLowerCase()) throw new ScanError(WorkerErrorReason.DigestMismatch, `${flag} ${shown}: sha256 does not match ${want}`);
+  }
+}
+
+const hasScheme = (v: string | undefined) => v !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(v);
+
+const INPUTS = [
+  ['model', '--model', 'model'],
+  ['data', '--data', 'data'],
+  ['evalData', '--eval-data', 'data'],
+  ['unlearnData', '--unlearn-data', 'data'],
+] as const;
+
+/** --scratch, or (when something is downloaded or uploaded) a temporary directory removed at exit. */
+function scratchFor(o: ScanArgs): { dir?: string; temporary: boolean } {
+  if (o.scratch) {
+    mkdirSync(o.scratch, { recursive: true });
+    return { dir: o.scratch, temporary: false };
+  }
+  const needed = [o.model, o.data, o.evalData, o.unlearnData, o.out, o.report].some(hasScheme);
+  return needed ? { dir: mkdtempSync(join(tmpdir(), 'elibadcode-scan-')), temporary: true } : { temporary: false };
+}
+
+/** The options with every s3:// or https:// input replaced by its download in scratch/inputs/<flag>/. */
+async function localInputs(o: ScanArgs, scratch: string | undefined): Promise<ScanArgs> {
+  const local = { ...o };
+  for (const [field, flag, kind] of INPUTS) {
+    const uri = o[field];
+    if (!hasScheme(uri)) continue;
+    const dest = join(scratch!, 'inputs', flag.slice(2));
+    rmSync(dest, { recursive: true, force: true }); // nothing left from an earlier run may join this input
+    local[field] = await materialize(uri!, dest, kind, { flag });
+  }
+  return local;
+}
+
+interface OutputPlan {
+  /** Where runScan writes (local). */
+  out?: string;
+  report?: string;
+  /** Where publish uploads them, when --out/--report are s3://. */
+  outUri?: string;
+  reportUri?: string;
+  artifactUris?: { modelUri?: string; reportUri?: string };
+}
+
+/** s3:// outputs are written in scratch first; the summary names their s3:// URIs. Checked before the scan starts. */
+function outputPlan(o: ScanArgs, scratch: string | undefined): OutputPlan {
+  for (const [v, flag] of [[o.out, '--out'], [o.report, '--report']] as const) {
+    if (hasScheme(v) && !v!.startsWith('s3://')) throw new ScanError(WorkerErrorReason.InvalidInput, `${flag} ${v}: outputs go to a local path or an s3:// URI`);
+  }
+  const outUri = o.out?.startsWith('s3://') ? o.out : undefined;
+  const reportUri = o.report?.startsWith('s3://') ? o.report : undefined;
+  if (!outUri && !reportUri) return { out: o.out, report: o.report };
+  let modelUri: string | undefined;
+  let defaultReportUri: string | undefined;
+  try {
+    if (outUri) [modelUri, defaultReportUri] = [outputUri(outUri, 'model/'), outputUri(outUri, 'report.json')];
+    if (reportUri) outputUri(reportUri, '');
+  } catch (e) {
+    throw new ScanError(WorkerErrorReason.InvalidInput, (e as Error).message);
+  }
+  const out = outUri ? join(scratch!, 'out') : o.out;
+  // A clean verdict writes no model: nothing from an earlier run in this scratch may be uploaded as this run's.
+  if (outUri) rmSync(out!, { recursive: true, force: true });
+  const report = reportUri ? join(scratch!, 'report', basename(reportUri) || 'report.json') : o.report;
+  return { out, report, outUri, reportUri, artifactUris: { modelUri, reportUri: reportUri ?? (outUri && !o.report ? defaultReportUri : undefined) } };
+}
+
+async function publishOutputs(plan: OutputPlan): Promise<void> {
+  if (plan.outUri) {
+    await publish(plan.out!, plan.outUri, { flag: '--out', extra: plan.reportUri ? [{ file: plan.report!, uri: plan.reportUri }] : [] });
+  } else if (plan.reportUri) {
+    await publishFile(plan.report!, plan.reportUri, { flag: '--report' });
   }
 }
 
@@ -198,9 +281,13 @@ export const scan: Command = {
   usage,
   async run(args) {
     const o = parseScanArgs(args);
+    const scratch = scratchFor(o);
     try {
-      verifyInputs(o);
-      const { report, summary } = await runScan(o);
+      const plan = outputPlan(o, scratch.dir);
+      const local = await localInputs(o, scratch.dir);
+      verifyInputs(local, o);
+      const { report, summary } = await runScan({ ...local, out: plan.out, report: plan.report, ...(plan.artifactUris ? { artifactUris: plan.artifactUris } : {}) });
+      await publishOutputs(plan);
       const c = report.options.find((x) => x.option === report.chosen)!;
       const v = report.verification;
       const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
@@ -216,15 +303,15 @@ export const scan: Command = {
         ...(v.known ? [`known trigger ${JSON.stringify(v.known.trigger)} (${v.known.attack}) ASR: before ${pct(v.known.before.asr)}, after ${pct(v.known.after?.asr)}`] : []),
         `clean ${o.task === 'search' ? 'MRR' : o.task === 'clone' ? 'F1' : 'accuracy'}: before ${pct(clean(v.cleanBefore))}, after ${pct(clean(v.cleanAfter))}`,
         `unlearning: ${report.unlearning.ran ? `${report.unlearning.injected} samples triggered, ${report.unlearning.steps} steps (${report.unlearning.trainable})` : report.unlearning.why}`,
-        report.output?.modelDir ? `cleaned model: ${report.output.modelDir} (sha256 ${report.output.sha256})` : 'cleaned model: not written',
-        `report: ${report.output?.reportFile}`,
+        report.output?.modelDir ? `cleaned model: ${plan.artifactUris?.modelUri ?? report.output.modelDir} (sha256 ${report.output.sha256})` : 'cleaned model: not written',
+        `report: ${plan.artifactUris?.reportUri ?? report.output?.reportFile}`,
         `time: ${report.durations.totalSeconds.toFixed(1)} s (scan ${report.durations.scanSeconds.toFixed(1)} s, unlearning ${report.durations.eliminateSeconds.toFixed(1)} s)`,
         ...(report.fallbacks.length ? ['fallbacks:', ...report.fallbacks.map((x) => `  - ${x}`)] : []),
       ].join('\n'));
       void summary;
       return EXIT.ok;
     } catch (e) {
-      const reason = e instanceof ScanError ? e.reason : /out of memory|OOM/i.test((e as Error).message) ? WorkerErrorReason.OutOfMemory : WorkerErrorReason.Internal;
+      const reason = e instanceof ScanError || e instanceof StorageError ? e.reason : /out of memory|OOM/i.test((e as Error).message) ? WorkerErrorReason.OutOfMemory : WorkerErrorReason.Internal;
       if (o.summaryFile) {
         try {
           writeAtomically(o.summaryFile, errorSummary(reason, (e as Error).message, o.task));
@@ -232,7 +319,9 @@ export const scan: Command = {
           /* the error itself is reported below */
         }
       }
-      throw e;
+      throw e instanceof StorageError ? new ScanError(e.reason, e.message) : e;
+    } finally {
+      if (scratch.temporary) rmSync(scratch.dir!, { recursive: true, force: true });
     }
   },
 };

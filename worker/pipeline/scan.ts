@@ -88,6 +88,8 @@ export interface ScanOptions {
   tokensPerBatch: number;
   backend?: string;
   progress?: Progress;
+  /** Where the outputs will be published (s3://) when that is not where they are written: the summary names these. */
+  artifactUris?: { modelUri?: string; reportUri?: string };
 }
 
 /** Demo-sized defaults (a tiny model on the bundled data in minutes on 2 wasm cores); the reference's are flags away. */
@@ -483,7 +485,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     finishedAt: new Date().toISOString(),
   });
   writeAtomically(reportFile, JSON.stringify(report, null, 2) + '\n');
-  const summary = summaryOf(report);
+  const summary = summaryOf(report, o.artifactUris);
   if (o.summaryFile) writeAtomically(o.summaryFile, summary);
   if (o.out) writeAtomically(join(o.out, 'summary.json'), summary + '\n');
   return { report, summary };
