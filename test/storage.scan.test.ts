@@ -126,6 +126,14 @@ describe('elibadcode scan with s3:// model, data and output (versitygw)', { skip
     assert.deepEqual(await s3.listObjects('results', 'runs/bad-digest/'), []);
   });
 
+  test('an s3:// output without credentials fails before the scan starts: UploadFailed naming --out', { timeout: 5 * 60_000 }, async () => {
+    const run = await worker('nocreds', ['--model', ZOO_MODEL, '--data', TRAIN, '--out', 's3://results/runs/nocreds', ...FAST], { AWS_ENDPOINT_URL_S3: store.endpoint });
+    assert.equal(run.code, 1);
+    assert.equal(run.summary?.error?.reason, 'UploadFailed', run.summaryText);
+    assert.match(run.summary!.error!.message, /^--out s3:\/\/results\/runs\/nocreds: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+    assert.equal(run.stdout, '', 'no scan ran');
+  });
+
   test('unusable inputs fail fast with InputUnavailable naming the flag and URI, and never show the secret', { timeout: 5 * 60_000 }, async () => {
     const missing = await worker('missing', ['--model', 's3://models/zoo/no-such-model', '--data', 's3://data/devign/train.jsonl', '--out', 's3://results/runs/missing', ...FAST]);
     assert.equal(missing.code, 1);

@@ -5,7 +5,8 @@ import { basename, join } from 'node:path';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
 import { DEMO_DEFAULTS, REFERENCE_DEFAULTS, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
 import { errorSummary, writeAtomically } from '../pipeline/report.ts';
-import { StorageError, isRemote, materialize, outputUri, publish, publishFile } from '../storage/locations.ts';
+import { StorageError, materialize, outputUri, publish, publishFile } from '../storage/locations.ts';
+import { s3ConfigFromEnv } from '../storage/s3.ts';
 import { parseFlags, required } from './args.ts';
 import { EXIT, UsageError, type Command } from './command.ts';
 
@@ -259,6 +260,12 @@ function outputPlan(o: ScanArgs, scratch: string | undefined): OutputPlan {
     if (reportUri) outputUri(reportUri, '');
   } catch (e) {
     throw new ScanError(WorkerErrorReason.InvalidInput, (e as Error).message);
+  }
+  // Missing credentials would otherwise only show after the whole scan.
+  try {
+    s3ConfigFromEnv();
+  } catch (e) {
+    throw new ScanError(WorkerErrorReason.UploadFailed, `${outUri ? `--out ${outUri}` : `--report ${reportUri}`}: ${(e as Error).message}`);
   }
   const out = outUri ? join(scratch!, 'out') : o.out;
   // A clean verdict writes no model: nothing from an earlier run in this scratch may be uploaded as this run's.

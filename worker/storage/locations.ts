@@ -42,10 +42,6 @@ export interface StorageOptions {
   https?: Omit<HttpsGetOptions, 'token'>;
 }
 
-export function isRemote(uri: string): boolean {
-  return /^(s3|https):\/\//i.test(uri);
-}
-
 function scheme(uri: string): string | undefined {
   return /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1].toLowerCase();
 }
