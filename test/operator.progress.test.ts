@@ -5,14 +5,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
 import { completeJob, createJobPod, failJob, type ControlPlane } from './harness/controlplane.ts';
 import { clients, cond, createScan, ensureNamespace, getScan, listJobs, raw, startClusterWithCrd, startTestOperator, summary, waitFor } from './operator.helpers.ts';
 import type { OperatorHandle } from '../operator/main.ts';
 import { PROGRESS_TOKEN_AUDIENCE, PROGRESS_TOKEN_DIR, PROGRESS_TOKEN_FILE } from '../operator/job.ts';
 import { MAX_PROGRESS_BODY_BYTES } from '../operator/progress.ts';
+import { DEVIGN } from './pipeline.helpers.ts';
 
 let cp: ControlPlane;
 let op: OperatorHandle;
@@ -286,4 +291,77 @@ test('a deleted worker pod\'s token stops working at once, despite the review ca
     return x.status !== 202 ? x : undefined;
   });
   assert.ok(r.status === 401 || r.status === 403, JSON.stringify(r.body));
+});
+
+test('real worker: `elibadcode scan` with the Job\'s environment reports its stages into status.progress', { timeout: 10 * 60_000 }, async () => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const tmp = mkdtempSync(join(tmpdir(), 'operator-progress-'));
+  try {
+    const claims: Record<string, string> = { models: join(tmp, 'models'), data: dirname(DEVIGN.replace(/\/$/, '')), out: join(tmp, 'out') };
+    mkdirSync(claims.out, { recursive: true });
+    cpSync(join(root, 'zoo', 'defect-fixed-name'), join(claims.models, 'backdoored'), { recursive: true });
+    await createScan(cp.kubeConfig, 'real', ns, {
+      model: { uri: 'pvc://models/backdoored' },
+      data: { uri: 'pvc://data/devign/train.jsonl' },
+      output: { uri: 'pvc://out/real' },
+      parameters: { iterations: 10, candidates: 16, topK: 32, inversionSamples: 8, positionMode: 'SampleSpecific' },
+      resources: { gpus: 0 },
+    });
+    await waitFor('Job real-1', async () => (await listJobs(cp.kubeConfig, ns, 'real'))[0]);
+    const pod = await runningPod('real-1');
+    // The kubelet's part: the projected token in the file the Job names, the pvc mounts as local dirs.
+    const tokenFile = join(tmp, 'token');
+    writeFileSync(tokenFile, await mintToken(pod));
+    const job = await clients(cp.kubeConfig).batch.readNamespacedJob({ name: 'real-1', namespace: ns });
+    const c = job.spec!.template.spec!.containers[0];
+    const termFile = join(tmp, 'termination-log');
+    const local = (v: string) => {
+      let out = v;
+      for (const [claim, dir] of Object.entries(claims)) out = out.replace(`/mnt/pvc/${claim}`, dir);
+      if (out === c.terminationMessagePath) out = termFile;
+      if (out === '/scratch') out = mkdtempSync(join(tmp, 'scratch-'));
+      if (out === PROGRESS_TOKEN_FILE) out = tokenFile;
+      if (out === progressUrl) out = `http://127.0.0.1:${op.progress!.port}/v1/progress`;
+      return out;
+    };
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', ELIBADCODE_BACKEND: 'wasm', HOME: tmp, TMPDIR: tmp, ELIBADCODE_LOG_LEVEL: 'debug' };
+    for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = local(e.value);
+    assert.equal(env.ELIBADCODE_PROGRESS_TOKEN_FILE, tokenFile);
+    const seen = new Map<string, number>();
+    let stderr = '';
+    let exited = false;
+    const code = new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [join(root, 'bin', 'elibadcode.js'), ...c.args!.map(local), '--max-length', '48', '--verdict-samples', '20', '--backend', 'wasm'], {
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr!.on('data', (d) => (stderr += d));
+      child.on('exit', (x) => {
+        exited = true;
+        resolve(x ?? 1);
+      });
+    });
+    while (!exited) {
+      const p = (await getScan(cp.kubeConfig, 'real', ns)).status?.progress;
+      if (p) seen.set(`${p.stage}${p.iteration !== undefined ? `#${p.iteration}/${p.totalIterations}` : ''}`, 1);
+      await sleep(150);
+    }
+    assert.equal(await code, 0, stderr.slice(-2000));
+    const failures = stderr.split('\n').filter((l) => /live progress report failed/.test(l));
+    console.log(`# progress seen in status while running: ${[...seen.keys()].join(', ')}`);
+    assert.deepEqual(failures, []);
+    const stages = [...seen.keys()];
+    assert.ok(stages.length >= 2, `progress seen in status while the worker ran: ${stages.join(', ')}`);
+    assert.ok(stages.some((x) => /^(Inversion|Anchoring|Evaluating|Unlearning|Uploading)/.test(x)), stages.join(', '));
+    // Finishing clears it.
+    await createJobPod(cp.kubeConfig, ns, 'real-1', { message: readFileSync(termFile, 'utf8') });
+    await completeJob(cp.kubeConfig, ns, 'real-1');
+    const done = await waitFor('Succeeded', async () => {
+      const x = await getScan(cp.kubeConfig, 'real', ns);
+      return cond(x, 'Succeeded')?.status === 'True' ? x : undefined;
+    }, 30_000);
+    assert.equal(done.status.progress, undefined);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

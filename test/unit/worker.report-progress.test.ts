@@ -199,3 +199,62 @@ test('from the environment: only when the Job set the URL and token file; makePr
     rmSync(tf.dir, { recursive: true, force: true });
   }
 });
+
+test('on its own thread: reports leave while the main thread computes synchronously, and the thread never holds the process', async () => {
+  // The server runs in a child process: this thread is about to block.
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', `
+    const s = require('node:http').createServer((req, res) => {
+      let b = ''; req.on('data', (d) => (b += d));
+      req.on('end', () => { process.stdout.write(JSON.stringify({ at: Date.now(), auth: req.headers.authorization, body: JSON.parse(b) }) + '\\n'); res.writeHead(202); res.end('{}'); });
+    });
+    s.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: s.address().port }) + '\\n'));
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: any[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      lines.push(JSON.parse(buf.slice(0, i)));
+      buf = buf.slice(i + 1);
+    }
+  });
+  const tf = tokenFile('thread-token');
+  try {
+    const { port } = await waitForLine(lines, (l) => l.port);
+    const { startProgressThread } = await import('../../worker/pipeline/report-progress.ts');
+    const sink = startProgressThread({ url: `http://127.0.0.1:${port}/v1/progress`, tokenFile: tf.file, scanUid: 'u', attempt: 1 });
+    await sink.flush(); // the thread is up
+    sink.stage('Inversion', { option: 'o', ignored: 1 });
+    const start = Date.now();
+    while (Date.now() - start < 1500) {
+      /* a wasm kernel: no event loop here */
+    }
+    const end = Date.now();
+    await sink.flush();
+    const got = await waitForLine(lines, (l) => l.body);
+    assert.deepEqual(got.body, { stage: 'Inversion', option: 'o', scanUid: 'u', attempt: 1 });
+    assert.equal(got.auth, 'Bearer thread-token');
+    assert.ok(got.at < end - 500, `the report arrived during the block (${got.at - start} ms after it began, block ${end - start} ms)`);
+  } finally {
+    child.kill();
+    rmSync(tf.dir, { recursive: true, force: true });
+  }
+  // A process that only started the thread exits at once.
+  const { spawnSync } = await import('node:child_process');
+  const mod = new URL('../../worker/pipeline/report-progress.ts', import.meta.url).pathname;
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `const { startProgressThread } = await import(${JSON.stringify(mod)}); startProgressThread({ url: 'http://127.0.0.1:9/v1/progress', tokenFile: '/nonexistent' }).stage('Loading');`], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(Date.now() - t0 < 10_000);
+});
+
+async function waitForLine(lines: any[], pick: (l: any) => unknown, timeoutMs = 10_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const l = lines.find((x) => pick(x));
+    if (l) return l;
+    if (Date.now() > deadline) throw new Error(`no such line in ${JSON.stringify(lines)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -2,7 +2,7 @@
 // one pino JSON line per stage and every `every` iterations. In a worker pod whose Job configured
 // live progress (ELIBADCODE_PROGRESS_URL), the same calls are also reported to the operator.
 import { log } from '../log.ts';
-import { progressReporterFromEnv, type ProgressReporter } from './report-progress.ts';
+import { progressSinkFromEnv, type ProgressSink } from './report-progress.ts';
 
 export interface Progress {
   stage(stage: string, detail?: Record<string, unknown>): void;
@@ -10,9 +10,9 @@ export interface Progress {
   done(): void;
 }
 
-export function makeProgress(o: { tty?: boolean; every?: number; quiet?: boolean; reporter?: ProgressReporter } = {}): Progress {
+export function makeProgress(o: { tty?: boolean; every?: number; quiet?: boolean; reporter?: ProgressSink } = {}): Progress {
   const local = localProgress(o);
-  const remote = o.reporter ?? progressReporterFromEnv();
+  const remote = o.reporter ?? progressSinkFromEnv();
   if (!remote) return local;
   return {
     stage(stage, detail) {

@@ -6,9 +6,15 @@
 // Fire-and-forget: one request in flight at a time, the latest report waits behind it (so reports
 // arrive in order and a slow operator never queues a backlog), a short timeout, sockets that never
 // keep the process alive. Failures are logged once and never fail the scan.
+//
+// In the worker the reporter runs on its own thread (`startProgressThread`): the scan computes
+// synchronously for tens of seconds at a time (wasm kernels between awaits that never reach the
+// event loop), so requests made on the main thread would only leave when the scan is nearly done.
+// postMessage enqueues at once; the thread's event loop sends.
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { log } from '../log.ts';
 
 export interface ProgressReport {
@@ -41,6 +47,14 @@ export interface ProgressReporterOptions {
   now?: () => number;
 }
 
+/** What the scan's progress calls feed (makeProgress tees into it). */
+export interface ProgressSink {
+  stage(stage: string, detail?: Record<string, unknown>): void;
+  iteration(s: { option: string; iteration: number; iterations: number; bestLoss: number }): void;
+  /** Resolves when nothing is in flight or waiting (tests; a worker need not wait). */
+  flush(): Promise<void>;
+}
+
 export interface SendResult {
   status: number;
   body: string;
@@ -48,7 +62,7 @@ export interface SendResult {
 
 const STAGE_RE = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
 
-export class ProgressReporter {
+export class ProgressReporter implements ProgressSink {
   private readonly o: Required<Omit<ProgressReporterOptions, 'scanUid' | 'attempt'>> & Pick<ProgressReporterOptions, 'scanUid' | 'attempt'>;
   private current: ProgressReport | undefined;
   private lastIterationSent = -Infinity;
@@ -145,7 +159,6 @@ export class ProgressReporter {
     const opts: RequestOptions = {
       method: 'POST',
       agent: false,
-      timeout: this.o.timeoutMs,
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' },
     };
     return new Promise((resolve, reject) => {
@@ -160,10 +173,20 @@ export class ProgressReporter {
       });
       // Never hold the process open for a progress report.
       req.on('socket', (s) => s.unref());
-      const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url.host} within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
-      timer.unref();
+      // The scan computes synchronously for seconds at a time (wasm kernels), so the event loop may
+      // not even have connected yet when a plain timer fires. Count only time the loop was free:
+      // a timer that fires late re-arms for a full window instead of failing the report.
+      let timer: NodeJS.Timeout;
+      const arm = () => {
+        const due = performance.now() + this.o.timeoutMs;
+        timer = setTimeout(() => {
+          if (performance.now() - due > 250) return arm();
+          req.destroy(new Error(`no answer from ${url.host} within ${this.o.timeoutMs} ms`));
+        }, this.o.timeoutMs);
+        timer.unref();
+      };
+      arm();
       req.on('close', () => clearTimeout(timer));
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${url.host} within ${this.o.timeoutMs} ms`)));
       req.on('error', reject);
       req.end(body);
     });
@@ -180,8 +203,8 @@ function errorOf(body: string): string {
   return body.slice(0, 300);
 }
 
-/** A reporter when the Job configured one (ELIBADCODE_PROGRESS_URL and _TOKEN_FILE), else undefined. */
-export function progressReporterFromEnv(env: NodeJS.ProcessEnv = process.env, over: Partial<ProgressReporterOptions> = {}): ProgressReporter | undefined {
+/** Options from the Job's environment (ELIBADCODE_PROGRESS_URL and _TOKEN_FILE), else undefined. */
+export function progressOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ProgressReporterOptions | undefined {
   const url = env.ELIBADCODE_PROGRESS_URL;
   const tokenFile = env.ELIBADCODE_PROGRESS_TOKEN_FILE;
   if (!url || !tokenFile) return undefined;
@@ -193,12 +216,85 @@ export function progressReporterFromEnv(env: NodeJS.ProcessEnv = process.env, ov
   }
   const attempt = Number(env.ELIBADCODE_ATTEMPT);
   const interval = Number(env.ELIBADCODE_PROGRESS_INTERVAL_SECONDS);
-  return new ProgressReporter({
+  return {
     url,
     tokenFile,
     ...(env.ELIBADCODE_SCAN_UID ? { scanUid: env.ELIBADCODE_SCAN_UID } : {}),
     ...(Number.isInteger(attempt) && attempt > 0 ? { attempt } : {}),
     ...(interval > 0 ? { intervalMs: interval * 1000 } : {}),
-    ...over,
+  };
+}
+
+/** An in-thread reporter from the environment (tests), else undefined. */
+export function progressReporterFromEnv(env: NodeJS.ProcessEnv = process.env, over: Partial<ProgressReporterOptions> = {}): ProgressReporter | undefined {
+  const o = progressOptionsFromEnv(env);
+  return o && new ProgressReporter({ ...o, ...over });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reporter on its own thread.
+
+const THREAD_TAG = 'elibadcode-progress-reporter';
+type ThreadMessage =
+  | { type: 'stage'; stage: string; detail: Record<string, unknown> }
+  | { type: 'iteration'; s: { option: string; iteration: number; iterations: number; bestLoss: number } }
+  | { type: 'flush'; id: number };
+
+/** Runs a ProgressReporter on a worker thread; the calls only post a message. The thread never keeps the process alive. */
+export function startProgressThread(options: Omit<ProgressReporterOptions, 'logger' | 'now'>): ProgressSink {
+  const thread = new Worker(new URL(import.meta.url), { workerData: { [THREAD_TAG]: options } });
+  let dead = false;
+  thread.on('error', (err) => {
+    dead = true;
+    log.warn({ reason: err.message }, 'live progress reporter thread failed; the scan goes on without it');
+  });
+  thread.on('exit', () => (dead = true));
+  const waiting = new Map<number, () => void>();
+  let seq = 0;
+  thread.on('message', (m: { type: string; id: number }) => {
+    if (m.type === 'flushed') {
+      waiting.get(m.id)?.();
+      waiting.delete(m.id);
+    }
+  });
+  // After the listeners: adding a 'message' listener refs the thread again.
+  thread.unref();
+  const send = (m: ThreadMessage) => {
+    if (!dead) thread.postMessage(m);
+  };
+  return {
+    stage: (stage, detail = {}) => send({ type: 'stage', stage, detail: typeof detail.option === 'string' ? { option: detail.option } : {} }),
+    iteration: (s) => send({ type: 'iteration', s: { option: s.option, iteration: s.iteration, iterations: s.iterations, bestLoss: s.bestLoss } }),
+    flush: () =>
+      dead
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const id = ++seq;
+            waiting.set(id, resolve);
+            thread.ref(); // awaited: keep the process up until the answer
+            send({ type: 'flush', id });
+          }).finally(() => thread.unref()),
+  };
+}
+
+/** A threaded reporter when the Job configured live progress, else undefined. */
+export function progressSinkFromEnv(env: NodeJS.ProcessEnv = process.env): ProgressSink | undefined {
+  const o = progressOptionsFromEnv(env);
+  if (!o) return undefined;
+  try {
+    return startProgressThread(o);
+  } catch (err) {
+    log.warn({ reason: (err as Error).message }, 'cannot start the live progress reporter; the scan goes on without it');
+    return undefined;
+  }
+}
+
+if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[THREAD_TAG]) {
+  const port = parentPort;
+  const reporter = new ProgressReporter((workerData as Record<string, ProgressReporterOptions>)[THREAD_TAG]);
+  port.on('message', (m: ThreadMessage) => {
+    if (m.type === 'stage') reporter.stage(m.stage, m.detail);
+    else if (m.type === 'iteration') reporter.iteration(m.s);
+    else if (m.type === 'flush') void reporter.flush().then(() => port.postMessage({ type: 'flushed', id: m.id }));
   });
 }
