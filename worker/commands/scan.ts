@@ -293,8 +293,11 @@ export const scan: Command = {
       const plan = outputPlan(o, scratch.dir);
       const local = await localInputs(o, scratch.dir);
       verifyInputs(local, o);
-      const { report, summary } = await runScan({ ...local, out: plan.out, report: plan.report, ...(plan.artifactUris ? { artifactUris: plan.artifactUris } : {}) });
+      // With an upload ahead, the success summary waits for it: a worker killed mid-upload must not leave one behind.
+      const uploads = plan.outUri !== undefined || plan.reportUri !== undefined;
+      const { report, summary } = await runScan({ ...local, out: plan.out, report: plan.report, ...(uploads ? { summaryFile: undefined, artifactUris: plan.artifactUris } : {}) });
       await publishOutputs(plan);
+      if (uploads && o.summaryFile) writeAtomically(o.summaryFile, summary);
       const c = report.options.find((x) => x.option === report.chosen)!;
       const v = report.verification;
       const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
