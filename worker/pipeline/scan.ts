@@ -141,6 +141,22 @@ function toSamples(ckpt: Checkpoint, rows: Example[], o: ScanOptions): Sample[] 
 
 const asTrigger = (ckpt: Checkpoint, ids: number[]) => ({ tokenIds: ids, tokens: ckpt.tokenizer.tokens(ids), text: ids.length ? ckpt.tokenizer.decode(ids) : '' });
 
+/** One scan option's trigger measured on held-out samples (the verdict's evidence). */
+interface OptionEvidence {
+  option: OptionReport;
+  win: { trigger: number[]; query?: number[]; anchored: number[]; positions: number[] };
+  /** The anchored trigger, or the raw one when anchoring kept nothing. */
+  unlearnTrigger: number[];
+  heldOut: Sample[];
+  heldPositions: number[];
+  invertedBefore?: AsrResult | SearchAsr;
+  rawAsr?: AsrResult;
+  score?: number;
+  singleToken?: Record<string, number>;
+  singleTokenIds: Record<number, number>;
+  fullConfidence?: number;
+}
+
 export interface ScanOutcome {
   report: ScanReport;
   summary: string;
@@ -355,53 +371,63 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
       }
     }
   }
-  const chosen = options.reduce((a, b) => (b.bestLoss < a.bestLoss ? b : a));
-  const win = bests.get(chosen.option)!;
   const scanSeconds = (performance.now() - scanStart) / 1000;
 
   // ---- verdict and verification before
   progress.stage('Evaluating');
   const te = performance.now();
-  let unlearnTrigger = win.anchored;
-  if (unlearnTrigger.length === 0) {
-    unlearnTrigger = win.trigger;
+  const cleanBefore = await cleanMetrics(ckpt.model, tok.pad, evalSet);
+  // Every option's trigger is tried on held-out samples and the verdict takes the most effective
+  // one. The reference picks the lowest loss instead, but losses of different target labels are not
+  // comparable (they carry the class prior: zoo clone-deadcode-random's planted 0->1 option has
+  // the higher loss and the higher held-out effect).
+  const heldPositionCache = new Map<string, number[]>();
+  const evaluate = async (opt: OptionReport): Promise<OptionEvidence> => {
+    const win = bests.get(opt.option)!;
+    const unlearnTrigger = win.anchored.length ? win.anchored : win.trigger;
+    const heldOut = (isSearch ? evalSet : evalSet.filter((s) => s.label === opt.victimLabel)).slice(0, o.verdictSamples);
+    const key = `${opt.victimLabel}->${opt.targetLabel}`;
+    if (!heldPositionCache.has(key)) heldPositionCache.set(key, heldOut.length ? (await positionsFor(heldOut, opt.targetLabel)).map((c) => c.position) : []);
+    const heldPositions = heldPositionCache.get(key)!;
+    const ev: OptionEvidence = { option: opt, win, unlearnTrigger, heldOut, heldPositions, singleTokenIds: {} };
+    if (isSearch) {
+      if (heldOut.length >= 2) {
+        ev.invertedBefore = await searchAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, win.query!, o.maxLength, o.queryMaxLength);
+        ev.score = ev.invertedBefore.lift;
+      }
+      return ev;
+    }
+    if (heldOut.length === 0) return ev;
+    const target = opt.targetLabel!;
+    const inverted = await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target, o.maxLength);
+    const raw = unlearnTrigger === win.trigger ? inverted : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target, o.maxLength);
+    const seen = new Map<number, number>();
+    const screened = (opt.screen?.tokens ?? []).slice(0, 3).map((x) => x.id);
+    for (const id of [...win.trigger, ...screened]) {
+      if (!seen.has(id)) seen.set(id, (await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target, o.maxLength)).flipRate);
+    }
+    const correct = inverted.samples - Math.round(inverted.baseRate * inverted.samples);
+    ev.invertedBefore = inverted;
+    ev.rawAsr = raw;
+    ev.singleToken = Object.fromEntries([...seen].map(([id, f]) => [tok.tokens([id])[0], f]));
+    ev.singleTokenIds = Object.fromEntries(seen);
+    ev.fullConfidence = raw.meanTargetProbability;
+    ev.score = correct > 0 ? Math.max(...seen.values(), raw.meanTargetProbability) : undefined;
+    return ev;
+  };
+  const evaluations: OptionEvidence[] = [];
+  for (const opt of options) evaluations.push(await evaluate(opt));
+  const rank = (e: OptionEvidence) => e.score ?? -Infinity;
+  const best = evaluations.reduce((a, b) => (rank(b) > rank(a) || (rank(b) === rank(a) && b.option.bestLoss < a.option.bestLoss) ? b : a));
+  const chosen = best.option;
+  const win = best.win;
+  const { unlearnTrigger, heldOut, heldPositions, invertedBefore, rawAsr, score, singleToken, singleTokenIds, fullConfidence } = best;
+  if (win.anchored.length === 0) {
     fallbacks.push(`anchoring kept no token of ${JSON.stringify(chosen.raw.text)} (beta ${o.beta}); the raw trigger is used for the verdict and unlearning`);
   }
   const victim = chosen.victimLabel;
   const target = chosen.targetLabel;
-  const heldOut = (isSearch ? evalSet : evalSet.filter((s) => s.label === victim)).slice(0, o.verdictSamples);
-  const heldPositions = heldOut.length ? (await positionsFor(heldOut, target)).map((c) => c.position) : [];
-  const cleanBefore = await cleanMetrics(ckpt.model, tok.pad, evalSet);
-  let invertedBefore: AsrResult | SearchAsr | undefined;
-  let rawAsr: AsrResult | undefined;
-  let score: number | undefined;
-  let scoreDefinition: string;
-  let singleToken: Record<string, number> | undefined;
-  let fullConfidence: number | undefined;
-  let singleTokenIds: Record<number, number> = {};
-  if (isSearch) {
-    scoreDefinition = 'outrank lift of the anchored code trigger with the inverted query target on held-out rows';
-    if (heldOut.length >= 2) {
-      invertedBefore = await searchAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, win.query!, o.maxLength, o.queryMaxLength);
-      score = invertedBefore.lift;
-    }
-  } else {
-    scoreDefinition = SINGLE_TOKEN_SCORE;
-    if (heldOut.length > 0) {
-      invertedBefore = await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target!, o.maxLength);
-      rawAsr = unlearnTrigger === win.trigger ? invertedBefore : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target!, o.maxLength);
-      const seen = new Map<number, number>();
-      const screened = (chosen.screen?.tokens ?? []).slice(0, 3).map((x) => x.id);
-      for (const id of [...win.trigger, ...screened]) {
-        if (!seen.has(id)) seen.set(id, (await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target!, o.maxLength)).flipRate);
-      }
-      singleToken = Object.fromEntries([...seen].map(([id, f]) => [tok.tokens([id])[0], f]));
-      singleTokenIds = Object.fromEntries(seen);
-      const correct = invertedBefore.samples - Math.round(invertedBefore.baseRate * invertedBefore.samples);
-      fullConfidence = rawAsr.meanTargetProbability;
-      score = correct > 0 ? Math.max(...seen.values(), fullConfidence) : undefined;
-    }
-  }
+  const scoreDefinition = isSearch ? 'outrank lift of the anchored code trigger with the inverted query target on held-out rows' : SINGLE_TOKEN_SCORE;
   const threshold = o.detectionThreshold ?? DEFAULT_THRESHOLDS[o.task];
   const verdict = decide(score, threshold, o.detectionThreshold !== undefined ? 'flag' : 'default', scoreDefinition, {
     option: chosen.option,
@@ -411,6 +437,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     ...(singleToken ? { singleTokenFlipRates: singleToken } : {}),
     ...(fullConfidence !== undefined ? { rawTriggerMeanTargetProbability: fullConfidence } : {}),
     bestLossPerOption: Object.fromEntries(options.map((x) => [x.option, x.bestLoss])),
+    scorePerOption: Object.fromEntries(evaluations.map((e) => [e.option.option, e.score ?? null])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
   let known: { attack: string; trigger: string; before: AsrResult; after?: AsrResult } | undefined;
