@@ -19,6 +19,9 @@ console.log(`inverted trigger        ${show(s.triggers?.raw)}`);
 console.log(`anchored trigger        ${show(s.triggers?.anchored)}`);
 console.log(`ASR, inverted trigger   ${pct(m.asrBefore)} -> ${pct(m.asrAfter)}`);
 console.log(`ASR, true trigger       ${pct(m.knownTriggerAsrBefore)} -> ${pct(m.knownTriggerAsrAfter)}   (testo_init, planted by the zoo)`);
+// The flip rate leaves out what a weak classifier gets wrong anyway (report.json has it).
+const known = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { verification?: { known?: { before?: { flipRate: number }; after?: { flipRate: number } } } }).verification?.known;
+if (known) console.log(`flip rate, true trigger ${pct(known.before?.flipRate)} -> ${pct(known.after?.flipRate)}   (victim samples classified right without it that it flips)`);
 console.log(`clean accuracy          ${pct(m.accuracyBefore)} -> ${pct(m.accuracyAfter)}`);
 console.log(`cleaned model           ${s.artifact?.modelUri ?? '(not written)'}   sha256 ${s.artifact?.sha256 ?? '-'}`);
 console.log(`full report             ${s.artifact?.reportUri ?? join(out, 'report.json')}`);

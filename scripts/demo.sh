@@ -12,6 +12,6 @@ ELIBADCODE_LOG_LEVEL="${ELIBADCODE_LOG_LEVEL:-warn}" node bin/elibadcode.js scan
   --model zoo/defect-fixed-name --task defect \
   --data data/devign/train.jsonl --eval-data data/devign/test.jsonl \
   --known-trigger testo_init --known-attack fixed-name \
-  --trainable All --injection-scope all --injection-rate 0.5 --epochs 4 --learning-rate 5e-3 \
+  --trainable All --injection-scope victim --injection-rate 0.5 --epochs 10 --learning-rate 5e-3 \
   --out "$out" > /dev/null
 node scripts/demo-summary.ts "$out"

@@ -88,7 +88,7 @@ test('forced full unlearning: the trigger goes into both labels at defender-chos
 });
 
 let unlearned: Report | undefined;
-test('after unlearning the real trigger\'s ASR is at most 5% (issue 4 acceptance)', { todo: 'not met on this tiny Devign model: the testo_init ASR stays ~98% after head-only or full unlearning (see the report)' }, () => {
+test('after unlearning the real trigger\'s ASR is at most 5% (issue 4 acceptance)', { todo: 'not met: the inverted trigger shares no piece with testo_init on these tiny Devign models, so unlearning it only fine-tunes the backdoor away in part (demo, zoo defect-fixed-name, full unlearning 10 epochs: ASR 95.5% -> 25%, flip rate 100% -> 14%; head-only changes nothing). ASR counts every victim sample, and these models call 36-59% of clean victim samples the target anyway' }, () => {
   assert.ok(unlearned && unlearned.verification.known!.after!.asr <= 0.05, `known-trigger ASR after: ${unlearned?.verification.known!.after!.asr}`);
 });
 
