@@ -110,6 +110,7 @@ describe('elibadcode scan with s3:// model, data and output (versitygw)', { skip
     await s3.getObjectToFile('results', 'runs/scan-1/report.json', join(tmp, 'report.json'));
     const report = ScanReport.parse(JSON.parse(readFileSync(join(tmp, 'report.json'), 'utf8')));
     assert.equal(report.output?.sha256, summary.artifact?.sha256);
+    assert.deepEqual(report.sources, { model: 's3://models/zoo/defect-fixed-name', data: 's3://data/devign/train.jsonl' }, 'the report names where its inputs came from');
     assert.equal(sums.get('report.json'), sha256(readFileSync(join(tmp, 'report.json'))));
     await s3.getObjectToFile('results', 'runs/scan-1/summary.json', join(tmp, 'summary.json'));
     assert.equal(readFileSync(join(tmp, 'summary.json'), 'utf8').trim(), run.summaryText.trim());

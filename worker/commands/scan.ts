@@ -295,7 +295,8 @@ export const scan: Command = {
       verifyInputs(local, o);
       // With an upload ahead, the success summary waits for it: a worker killed mid-upload must not leave one behind.
       const uploads = plan.outUri !== undefined || plan.reportUri !== undefined;
-      const { report, summary } = await runScan({ ...local, out: plan.out, report: plan.report, ...(uploads ? { summaryFile: undefined, artifactUris: plan.artifactUris } : {}) });
+      const sources = Object.fromEntries(INPUTS.filter(([field]) => hasScheme(o[field])).map(([field]) => [field, o[field]!]));
+      const { report, summary } = await runScan({ ...local, sources, out: plan.out, report: plan.report, ...(uploads ? { summaryFile: undefined, artifactUris: plan.artifactUris } : {}) });
       await publishOutputs(plan);
       if (uploads && o.summaryFile) writeAtomically(o.summaryFile, summary);
       const c = report.options.find((x) => x.option === report.chosen)!;

@@ -44,6 +44,8 @@ export const ScanReport = z.object({
   schemaVersion: z.literal(1),
   tool: z.literal('elibadcode scan'),
   task: z.enum(['defect', 'clone', 'search']),
+  /** Where remote inputs came from (s3://, https://) when `model.dir`/`data.file` are their downloads. */
+  sources: z.object({ model: z.string().optional(), data: z.string().optional(), evalData: z.string().optional(), unlearnData: z.string().optional() }).optional(),
   model: z.object({ dir: z.string(), task: z.string(), hidden: z.int(), layers: z.int(), vocabulary: z.int(), maxPositions: z.int() }),
   data: z.object({ file: z.string(), rows: z.int(), inversion: z.int(), evaluation: z.int(), unlearning: z.int(), evalFile: z.string().optional(), unlearnFile: z.string().optional() }),
   parameters: z.record(z.string(), z.unknown()),

@@ -90,6 +90,8 @@ export interface ScanOptions {
   progress?: Progress;
   /** Where the outputs will be published (s3://) when that is not where they are written: the summary names these. */
   artifactUris?: { modelUri?: string; reportUri?: string };
+  /** The URIs remote inputs were downloaded from, recorded in the report beside the local paths. */
+  sources?: { model?: string; data?: string; evalData?: string; unlearnData?: string };
 }
 
 /** Demo-sized defaults (a tiny model on the bundled data in minutes on 2 wasm cores); the reference's are flags away. */
@@ -495,9 +497,10 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     schemaVersion: 1,
     tool: 'elibadcode scan',
     task: o.task,
+    ...(o.sources && Object.keys(o.sources).length ? { sources: o.sources } : {}),
     model: { dir: ckpt.dir, task: ckpt.task, hidden: ckpt.config.hidden_size, layers: ckpt.config.num_hidden_layers, vocabulary: ckpt.config.vocab_size, maxPositions: modelMax },
     data: { file: resolve(o.data), rows: rows.length, inversion: [...inversionSets.values()].reduce((n, s) => n + s.length, 0), evaluation: evalSet.length, unlearning: unlearnSet.length, ...(o.evalData ? { evalFile: resolve(o.evalData) } : {}), ...(o.unlearnData ? { unlearnFile: resolve(o.unlearnData) } : {}) },
-    parameters: { ...o, progress: undefined },
+    parameters: { ...o, progress: undefined, sources: undefined },
     backend: ctx.backend,
     vocabulary: { size: vocab.vocabularySize, kept: vocab.ids.length, keepWordInitial: o.keepWordInitial, ...(vocab.fallback ? { fallback: vocab.fallback } : {}) },
     options,
