@@ -2,8 +2,12 @@
 // - a key that is already waiting is not queued twice (dirty set);
 // - a key being processed is never handed to a second worker; if it is added meanwhile it is
 //   queued again when the first worker calls done() (processing set);
-// - per-key exponential backoff (5 ms doubling up to 1000 s) max'ed with an overall token bucket
-//   (10 qps, burst 100): controller-runtime's default rate limiter;
+// - retries (addRateLimited: an error, a conflict) wait for the max of a per-key exponential backoff
+//   (5 ms doubling up to 1000 s, as client-go) and an overall token bucket shared by all keys. The
+//   bucket bounds how fast retries as a whole hit the API server; client-go's 10 qps / burst 100
+//   would take 17 minutes to retry 10,000 scans after an API-server outage, so the default here is
+//   sized for an API server instead (DEFAULT_RATE_LIMITER). New work (add) is never rate limited;
+//   the number of workers bounds it;
 // - addAfter for requeueAfter; shutdown with optional drain of in-flight work.
 
 export interface Clock {
@@ -87,8 +91,25 @@ export class MaxOfRateLimiter implements RateLimiter {
   }
 }
 
-export function defaultControllerRateLimiter(clock: Clock = realClock): RateLimiter {
-  return new MaxOfRateLimiter(new ItemExponentialRateLimiter(5, 1000_000), new BucketRateLimiter(10, 100, clock));
+export interface RateLimiterOptions {
+  /** Per-key exponential backoff: the first retry delay and the cap (ms). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Overall token bucket over all keys' retries. */
+  qps?: number;
+  burst?: number;
+}
+
+/**
+ * Retries as a whole: 50 per second sustained, 500 at once. Each retry is a reconcile of at most two
+ * writes, so this stays far below kube-apiserver's default 200 mutating requests in flight, and a
+ * backlog of 10,000 failed scans is retried within about 3 minutes.
+ */
+export const DEFAULT_RATE_LIMITER: Required<RateLimiterOptions> = { baseDelayMs: 5, maxDelayMs: 1000_000, qps: 50, burst: 500 };
+
+export function defaultControllerRateLimiter(opts: RateLimiterOptions = {}, clock: Clock = realClock): RateLimiter {
+  const o = { ...DEFAULT_RATE_LIMITER, ...opts };
+  return new MaxOfRateLimiter(new ItemExponentialRateLimiter(o.baseDelayMs, o.maxDelayMs), new BucketRateLimiter(o.qps, o.burst, clock));
 }
 
 /** Hooks for workqueue_* metrics. */
@@ -109,6 +130,7 @@ export class WorkQueue {
   private processing = new Set<string>();
   private addedAt = new Map<string, number>();
   private startedAt = new Map<string, number>();
+  private waitedMs = new Map<string, number>();
   private waiting = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private getters: Array<(key: string | undefined) => void> = [];
   private drainWaiters: Array<() => void> = [];
@@ -121,7 +143,7 @@ export class WorkQueue {
   constructor(name: string, opts: { rateLimiter?: RateLimiter; metrics?: QueueMetrics; clock?: Clock } = {}) {
     this.name = name;
     this.clock = opts.clock ?? realClock;
-    this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter(this.clock);
+    this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter({}, this.clock);
     this.metrics = opts.metrics;
   }
 
@@ -175,6 +197,7 @@ export class WorkQueue {
     this.processing.delete(key);
     const started = this.startedAt.get(key);
     this.startedAt.delete(key);
+    this.waitedMs.delete(key);
     if (started !== undefined) this.metrics?.worked((this.clock.now() - started) / 1000);
     if (this.dirty.has(key)) this.push(key);
     if (this.processing.size === 0) for (const w of this.drainWaiters.splice(0)) w();
@@ -182,6 +205,11 @@ export class WorkQueue {
 
   len(): number {
     return this.queue.length - this.head;
+  }
+
+  /** How long the key waited in the queue before the worker that holds it now got it (ms). */
+  queuedFor(key: string): number | undefined {
+    return this.waitedMs.get(key);
   }
 
   isProcessing(key: string): boolean {
@@ -242,7 +270,10 @@ export class WorkQueue {
     const added = this.addedAt.get(key);
     this.addedAt.delete(key);
     const now = this.clock.now();
-    if (added !== undefined) this.metrics?.queued((now - added) / 1000);
+    if (added !== undefined) {
+      this.metrics?.queued((now - added) / 1000);
+      this.waitedMs.set(key, now - added);
+    }
     this.startedAt.set(key, now);
     this.metrics?.depth(this.len());
     return key;

@@ -6,6 +6,7 @@ import {
   BucketRateLimiter,
   MaxOfRateLimiter,
   defaultControllerRateLimiter,
+  DEFAULT_RATE_LIMITER,
 } from '../../operator/workqueue.ts';
 
 test('workqueue: a key added many times while waiting is handed out once', async () => {
@@ -97,7 +98,38 @@ test('workqueue: default limiter is the max of per-item backoff and the bucket',
   assert.equal(rl.when('x'), 10);
   for (let i = 0; i < 200; i++) rl.when(`y${i}`); // drain the bucket
   assert.ok(rl.when('z') > 5, 'bucket delay dominates once the burst is spent');
-  assert.ok(defaultControllerRateLimiter(clock).when('q') === 5);
+  assert.ok(defaultControllerRateLimiter({}, clock).when('q') === 5);
+});
+
+test('workqueue: the default retry bucket is sized for an API server: 500 retries at once, then 50 per second', () => {
+  let now = 0;
+  const rl = defaultControllerRateLimiter({}, { now: () => now });
+  assert.deepEqual(DEFAULT_RATE_LIMITER, { baseDelayMs: 5, maxDelayMs: 1000_000, qps: 50, burst: 500 });
+  // 500 different keys failing at once (an API-server outage): each waits only its own first backoff.
+  for (let i = 0; i < 500; i++) assert.equal(rl.when(`k${i}`), 5);
+  // Beyond the burst, retries are spread at 50/s: the 501st waits 20 ms, the 550th about a second.
+  assert.equal(Math.round(rl.when('k500')), 20);
+  for (let i = 501; i < 549; i++) rl.when(`k${i}`);
+  assert.equal(Math.round(rl.when('k549')), 1000);
+  // 10,000 failed scans are all retried within about 3 minutes (client-go's 10 qps: 17 minutes).
+  let last = 0;
+  for (let i = 550; i < 10_000; i++) last = rl.when(`k${i}`);
+  assert.ok(last < 200_000 && last > 180_000, `last retry after ${last} ms`);
+  // Options override the defaults.
+  const slow = defaultControllerRateLimiter({ qps: 1, burst: 1, baseDelayMs: 100 }, { now: () => 0 });
+  assert.equal(slow.when('a'), 100);
+  assert.equal(slow.when('b'), 1000);
+});
+
+test('workqueue: queuedFor tells how long the key held by a worker waited in the queue', async () => {
+  let now = 1000;
+  const q = new WorkQueue('t', { clock: { now: () => now } });
+  q.add('a');
+  now += 250;
+  assert.equal(await q.get(), 'a');
+  assert.equal(q.queuedFor('a'), 250);
+  q.done('a');
+  assert.equal(q.queuedFor('a'), undefined);
 });
 
 test('workqueue: addRateLimited delays the key; addAfter keeps the earliest time', async () => {
