@@ -1,6 +1,7 @@
 // Prometheus metrics on a private Registry: controller-runtime-compatible names so existing
 // dashboards carry over, plus the domain metrics of BackdoorScans. No object names in labels.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EventRecorder } from './events.ts';
 import type { QueueMetrics, WorkQueue } from './workqueue.ts';
 
 export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
@@ -32,6 +33,8 @@ export class OperatorMetrics {
   readonly scanDuration: Histogram;
   readonly scanQueueWait: Histogram;
   readonly apiRequests: Counter<'verb' | 'resource'>;
+  readonly eventsPending: Gauge;
+  readonly events: Counter<'result'>;
 
   constructor(opts: { controller?: string; defaultMetrics?: boolean } = {}) {
     this.controller = opts.controller ?? 'backdoorscan';
@@ -143,6 +146,30 @@ export class OperatorMetrics {
       help: 'Requests the operator made to the Kubernetes API server',
       labelNames: ['verb', 'resource'],
       registers,
+    });
+    this.eventsPending = new Gauge({
+      name: 'elibadcode_operator_events_pending',
+      help: 'Kubernetes Events queued and not yet sent (they wait while reconciles do)',
+      registers,
+    });
+    this.events = new Counter({
+      name: 'elibadcode_operator_events_total',
+      help: 'Kubernetes Events by result: sent, aggregated (into a queued identical event, as series.count), dropped (backlog full), failed',
+      labelNames: ['result'],
+      registers,
+    });
+  }
+
+  /** Refresh the event recorder's gauge and counters before each scrape. */
+  trackEvents(recorder: Pick<EventRecorder, 'pending' | 'stats'>): void {
+    const seen: Record<string, number> = {};
+    this.collectHooks.push(() => {
+      this.eventsPending.set(recorder.pending);
+      for (const [result, n] of Object.entries(recorder.stats)) {
+        const d = n - (seen[result] ?? 0);
+        if (d > 0) this.events.inc({ result }, d);
+        seen[result] = n;
+      }
     });
   }
 
