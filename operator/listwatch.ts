@@ -2,7 +2,9 @@
 // paginated list, watch from the list's resourceVersion with bookmarks and a randomised server
 // timeout, relist on 410 Gone, restart with jittered backoff on any other error, a watchdog that
 // relists when the stream goes silent, and a periodic resync that replays the store to handlers.
-import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import type { Logger } from 'pino';
 import { describeError, isGone, jitter, sleep, statusCode, type RequestCounter } from './kube.ts';
 
@@ -48,8 +50,10 @@ export function objectKey(obj: KubernetesObject): string {
 export class ListWatch<T extends KubernetesObject> {
   readonly name: string;
   private readonly store = new Map<string, T>();
-  private readonly indexed = new Map<string, Set<string>>();
-  private readonly indexOf = new Map<string, string[]>();
+  // The secondary index, compact for the usual case of one object per value and one value per
+  // object (a Job and its scan's UID): a plain string instead of a one-element Set or array.
+  private readonly indexed = new Map<string, string | Set<string>>();
+  private readonly indexOf = new Map<string, string | string[]>();
   private readonly opts: Required<Omit<ListWatchOptions<T>, 'labelSelector' | 'logger' | 'requests' | 'index' | 'transform'>> &
     Pick<ListWatchOptions<T>, 'labelSelector' | 'logger' | 'requests' | 'index' | 'transform'>;
   private readonly watcher: Watch;
@@ -104,7 +108,11 @@ export class ListWatch<T extends KubernetesObject> {
   /** Objects filed under `value` by the index function. */
   byIndex(value: string): T[] {
     const keys = this.indexed.get(value);
-    if (!keys) return [];
+    if (keys === undefined) return [];
+    if (typeof keys === 'string') {
+      const o = this.store.get(keys);
+      return o ? [o] : [];
+    }
     const out: T[] = [];
     for (const k of keys) {
       const o = this.store.get(k);
@@ -113,20 +121,34 @@ export class ListWatch<T extends KubernetesObject> {
     return out;
   }
 
-  private put(key: string, obj: T): void {
+  /** Store an object as received (transformed here); returns what was stored. */
+  private put(key: string, obj: T): T {
     if (this.opts.transform) obj = this.opts.transform(obj);
     this.store.set(key, obj);
-    if (!this.opts.index) return;
-    const values = this.opts.index(obj);
+    if (this.opts.index) this.reindex(key, this.opts.index(obj));
+    return obj;
+  }
+
+  private reindex(key: string, values: string[]): void {
     const prev = this.indexOf.get(key);
-    if (prev && prev.length === values.length && prev.every((v, i) => v === values[i])) return;
+    const prevValues = prev === undefined ? [] : typeof prev === 'string' ? [prev] : prev;
+    if (prevValues.length === values.length && prevValues.every((v, i) => v === values[i])) return;
     this.unindex(key);
     for (const v of values) {
-      let set = this.indexed.get(v);
-      if (!set) this.indexed.set(v, (set = new Set()));
-      set.add(key);
+      const cur = this.indexed.get(v);
+      if (cur === undefined) this.indexed.set(v, key);
+      else if (typeof cur === 'string') {
+        if (cur !== key) this.indexed.set(v, new Set([cur, key]));
+      } else cur.add(key);
     }
-    if (values.length) this.indexOf.set(key, values);
+    if (values.length) this.indexOf.set(key, values.length === 1 ? values[0] : values);
+  }
+
+  /** Store an object that already went through the transform (relist pages). */
+  private putTransformed(key: string, obj: T): T {
+    this.store.set(key, obj);
+    if (this.opts.index) this.reindex(key, this.opts.index(obj));
+    return obj;
   }
 
   private remove(key: string): void {
@@ -136,11 +158,17 @@ export class ListWatch<T extends KubernetesObject> {
 
   private unindex(key: string): void {
     const prev = this.indexOf.get(key);
-    if (!prev) return;
-    for (const v of prev) {
-      const set = this.indexed.get(v);
-      set?.delete(key);
-      if (set && set.size === 0) this.indexed.delete(v);
+    if (prev === undefined) return;
+    for (const v of typeof prev === 'string' ? [prev] : prev) {
+      const cur = this.indexed.get(v);
+      if (cur === undefined) continue;
+      if (typeof cur === 'string') {
+        if (cur === key) this.indexed.delete(v);
+      } else {
+        cur.delete(key);
+        if (cur.size === 1) this.indexed.set(v, cur.values().next().value!);
+        else if (cur.size === 0) this.indexed.delete(v);
+      }
     }
     this.indexOf.delete(key);
   }
@@ -249,7 +277,9 @@ export class ListWatch<T extends KubernetesObject> {
         }
         throw err;
       }
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      // Transformed as each page arrives: a relist of 10,000 objects never holds them all raw.
+      const t = this.opts.transform;
+      for (const item of page.items) fresh.set(objectKey(item), t ? t(item) : item);
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?.continue || undefined;
       if (!cont) break;
@@ -263,8 +293,7 @@ export class ListWatch<T extends KubernetesObject> {
     }
     for (const [key, obj] of fresh) {
       const old = this.store.get(key);
-      this.put(key, obj);
-      const stored = this.store.get(key)!;
+      const stored = this.putTransformed(key, obj);
       if (!old) for (const h of this.addHandlers) h(stored);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
         for (const h of this.updateHandlers) h(stored, old);
@@ -342,8 +371,7 @@ export class ListWatch<T extends KubernetesObject> {
         const key = objectKey(obj);
         const old = this.store.get(key);
         if (type === 'ADDED' || type === 'MODIFIED') {
-          this.put(key, obj);
-          const stored = this.store.get(key)!;
+          const stored = this.put(key, obj);
           if (!old) for (const h of this.addHandlers) h(stored);
           else for (const h of this.updateHandlers) h(stored, old);
         } else if (type === 'DELETED') {
