@@ -23,8 +23,9 @@ RUN --mount=type=cache,target=/root/.npm \
 # ---------------------------------------------------------------------------------------------
 # Operator image: node slim, non-root, production dependencies, operator + API sources only.
 FROM node:${NODE_VERSION}-bookworm-slim AS operator
-# A small young generation and a capped heap keep RSS near the live set (bench:operator: 238 MB
-# instead of 364 MB holding 10,000 scans); V8 takes these only from the command line or here.
+# A small young generation and a capped heap keep RSS near the live set; V8 takes these only from
+# the command line or here. operator/runtime.ts has the same flags and entrypoint (bench:operator
+# runs with them; the chart sets the same NODE_OPTIONS; a unit test keeps them equal).
 ENV NODE_ENV=production \
     NODE_OPTIONS="--max-semi-space-size=1 --max-old-space-size=192"
 WORKDIR /app
@@ -38,7 +39,8 @@ COPY --chown=0:0 operator/ ./operator/
 # Files stay root-owned and read-only to the process; the chart adds readOnlyRootFilesystem.
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "operator/main.ts"]
+# start.ts loads client-node's KubeConfig without its generated API clients, then runs main.ts.
+ENTRYPOINT ["node", "operator/start.ts"]
 
 # ---------------------------------------------------------------------------------------------
 # Worker dependencies with the native TensorFlow backend. @tensorflow/tfjs-node-gpu's install

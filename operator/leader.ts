@@ -11,7 +11,8 @@
 //   at once. Losing the lease is fatal for the caller (main exits the process).
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { V1MicroTime, type CoordinationV1Api } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
 import type { Logger } from 'pino';
 import { describeError, isConflict, isNotFound, type RequestCounter } from './kube.ts';
 
@@ -276,14 +277,21 @@ function recordKey(r: LeaseRecord): string {
   return JSON.stringify([r.holderIdentity ?? '', r.leaseDurationSeconds ?? 0, t(r.acquireTime), t(r.renewTime), r.leaseTransitions ?? 0]);
 }
 
+/** The Lease calls (KubeClient, or client-node's CoordinationV1Api). */
+export interface LeaseApi {
+  readNamespacedLease(r: { name: string; namespace: string }): Promise<V1Lease>;
+  createNamespacedLease(r: { namespace: string; body: V1Lease }): Promise<V1Lease>;
+  replaceNamespacedLease(r: { name: string; namespace: string; body: V1Lease }): Promise<V1Lease>;
+}
+
 /** A LeaseStore on the API server. */
 export class KubeLeaseStore implements LeaseStore {
-  private readonly api: CoordinationV1Api;
+  private readonly api: LeaseApi;
   private readonly namespace: string;
   private readonly name: string;
   private readonly requests?: RequestCounter;
 
-  constructor(api: CoordinationV1Api, namespace: string, name: string, requests?: RequestCounter) {
+  constructor(api: LeaseApi, namespace: string, name: string, requests?: RequestCounter) {
     this.api = api;
     this.namespace = namespace;
     this.name = name;

@@ -3,31 +3,29 @@
 // `node operator/main.ts` runs it as a process (the container's entrypoint).
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import {
-  BatchV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
-  KubeConfig,
-  type V1Job,
-  type V1Pod,
-  type V1Toleration,
-} from '@kubernetes/client-node';
+import type { V1Job, V1Pod, V1Toleration } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { pino, type Logger } from 'pino';
 import { GROUP, LABELS, PLURAL, VERSION } from '../crds/backdoorscan.ts';
 import { EventRecorder } from './events.ts';
 import { MANAGED_BY, SCAN_NAME_ANNOTATION, type JobConfig } from './job.ts';
-import { describeError, RequestCounter, shareConnections } from './kube.ts';
+import { describeError, KubeClient, RequestCounter, shareConnections } from './kube.ts';
 import { defaultIdentity, KubeLeaseStore, LeaderElector } from './leader.ts';
-import { CacheGroup, ListWatch, objectKey, type ListPage } from './listwatch.ts';
+import { CacheGroup, ListWatch, objectKey } from './listwatch.ts';
 import { OperatorMetrics } from './metrics.ts';
-import { kubePodReader, kubeTokenReviewer, ProgressStore, startProgressServer, TokenAuthenticator, type ProgressServer } from './progress.ts';
+import { Interner, projectJob, projectPod, projectScan } from './projection.ts';
+import type { ProgressServer, ProgressStore } from './progress.ts';
 import { ConflictError, INDEX_JOB, INDEX_OWNER, Reconciler, scanState, type ScanObject } from './reconcile.ts';
 import { startHttpServer, type HttpServer } from './server.ts';
-import { WorkQueue } from './workqueue.ts';
+import { defaultControllerRateLimiter, WorkQueue, type RateLimiterOptions } from './workqueue.ts';
 
 export const CONTROLLER_NAME = 'backdoorscan';
+/**
+ * Concurrent reconciles. A reconcile is I/O: at most a Job create and a status write, each waiting
+ * on the API server and etcd, so workers are cheap and a burst of new scans needs many of them to
+ * keep create-to-Job latency low (4 workers: ~30 scans/s at most with ~70 ms per write).
+ */
+export const DEFAULT_WORKERS = 32;
 export const REPORTING_CONTROLLER = 'elibadcode.dev/operator';
 
 export interface OperatorConfig {
@@ -35,6 +33,8 @@ export interface OperatorConfig {
   /** Namespaces whose scans are reconciled; empty: all namespaces. */
   namespaces: string[];
   workers: number;
+  /** Retry backoff and the overall retry bucket (workqueue.ts DEFAULT_RATE_LIMITER). */
+  rateLimiter?: RateLimiterOptions;
   workerImage: string;
   workerServiceAccount: string;
   gpuResourceName?: string;
@@ -96,26 +96,16 @@ export function createLogger(level = 'info'): Logger {
   });
 }
 
-function stripManagedFields<T extends { metadata?: { managedFields?: unknown } }>(o: T): T {
-  if (o.metadata?.managedFields) delete o.metadata.managedFields;
-  return o;
-}
-
-/** The cache keeps of a Job what reconcile reads: metadata, suspend, deadline and status (not the pod template). */
-function trimJob(j: V1Job): V1Job {
-  stripManagedFields(j);
-  if (!j.spec) return j;
-  return {
-    metadata: j.metadata,
-    spec: { suspend: j.spec.suspend, activeDeadlineSeconds: j.spec.activeDeadlineSeconds } as unknown as V1Job['spec'],
-    status: j.status,
-  } as V1Job;
-}
-
-/** Of a Pod: metadata and status (the worker's state and termination message), not the spec. */
-function trimPod(p: V1Pod): V1Pod {
-  stripManagedFields(p);
-  return { metadata: p.metadata, status: p.status } as V1Pod;
+/**
+ * The same cluster and credentials with a connection of its own: watches stream continuously, and on
+ * the connection that carries the requests they would share HTTP/2 flow control and the server's
+ * write scheduling with bursts of responses, and fall behind (the API server then closes them as
+ * unresponsive).
+ */
+function watchKubeConfig(kc: KubeConfig): KubeConfig {
+  const w = new KubeConfig();
+  w.loadFromOptions({ clusters: kc.clusters, contexts: kc.contexts, users: kc.users, currentContext: kc.currentContext });
+  return shareConnections(w);
 }
 
 export async function startOperator(config: OperatorConfig): Promise<OperatorHandle> {
@@ -134,15 +124,12 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
   requests.onRequest((verb, resource) => metrics.apiRequests.inc({ verb, resource }));
   metrics.maxWorkers.set({ controller: CONTROLLER_NAME }, config.workers);
 
-  const batch = kc.makeApiClient(BatchV1Api);
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const eventsApi = kc.makeApiClient(EventsV1Api);
-  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const api = new KubeClient(kc);
+  const interner = new Interner();
 
   const namespaces = config.namespaces.length ? config.namespaces : [undefined];
   const lwOpts = {
-    kubeConfig: kc,
+    kubeConfig: watchKubeConfig(kc),
     logger,
     requests,
     resyncMs: config.resyncMs,
@@ -150,10 +137,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
     minWatchTimeoutSeconds: config.minWatchTimeoutSeconds,
   };
   const clean = <T>(o: Partial<typeof lwOpts> & T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-  const page = <T>(r: { items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage<T> => ({
-    items: r.items,
-    metadata: { resourceVersion: r.metadata?.resourceVersion, continue: r.metadata?._continue },
-  });
+  const collection = (prefix: string, plural: string, ns: string | undefined) => (ns ? `${prefix}/namespaces/${ns}/${plural}` : `${prefix}/${plural}`);
   const jobSelector = `${LABELS.managedBy}=${MANAGED_BY}`;
   const podSelector = LABELS.scanUid;
 
@@ -163,17 +147,9 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
         clean({
           ...lwOpts,
           name: `backdoorscans${ns ? `@${ns}` : ''}`,
-          path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-          transform: stripManagedFields,
-          list: async ({ limit, continue: c }) => {
-            const r = (ns
-              ? await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, limit, _continue: c })
-              : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit, _continue: c })) as {
-              items: ScanObject[];
-              metadata?: { resourceVersion?: string; continue?: string };
-            };
-            return r;
-          },
+          path: collection(`/apis/${GROUP}/${VERSION}`, PLURAL, ns),
+          transform: (o: ScanObject) => projectScan(o, interner),
+          list: ({ limit, continue: c }) => api.list<ScanObject>(collection(`/apis/${GROUP}/${VERSION}`, PLURAL, ns), { limit, continue: c }),
         }),
       ),
   );
@@ -183,16 +159,11 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
         clean({
           ...lwOpts,
           name: `jobs${ns ? `@${ns}` : ''}`,
-          path: ns ? `/apis/batch/v1/namespaces/${ns}/jobs` : '/apis/batch/v1/jobs',
+          path: collection('/apis/batch/v1', 'jobs', ns),
           labelSelector: jobSelector,
           index: INDEX_OWNER,
-          transform: trimJob,
-          list: async ({ limit, continue: c }) =>
-            page(
-              ns
-                ? await batch.listNamespacedJob({ namespace: ns, labelSelector: jobSelector, limit, _continue: c })
-                : await batch.listJobForAllNamespaces({ labelSelector: jobSelector, limit, _continue: c }),
-            ),
+          transform: (j: V1Job) => projectJob(j, interner),
+          list: ({ limit, continue: c }) => api.list<V1Job>(collection('/apis/batch/v1', 'jobs', ns), { labelSelector: jobSelector, limit, continue: c }),
         }),
       ),
   );
@@ -202,16 +173,11 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
         clean({
           ...lwOpts,
           name: `pods${ns ? `@${ns}` : ''}`,
-          path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
+          path: collection('/api/v1', 'pods', ns),
           labelSelector: podSelector,
           index: INDEX_JOB,
-          transform: trimPod,
-          list: async ({ limit, continue: c }) =>
-            page(
-              ns
-                ? await core.listNamespacedPod({ namespace: ns, labelSelector: podSelector, limit, _continue: c })
-                : await core.listPodForAllNamespaces({ labelSelector: podSelector, limit, _continue: c }),
-            ),
+          transform: (p: V1Pod) => projectPod(p, interner),
+          list: ({ limit, continue: c }) => api.list<V1Pod>(collection('/api/v1', 'pods', ns), { labelSelector: podSelector, limit, continue: c }),
         }),
       ),
   );
@@ -219,7 +185,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
   const jobs = new CacheGroup(jobInformers);
   const pods = new CacheGroup(podInformers);
 
-  const queue = new WorkQueue(CONTROLLER_NAME, { metrics: metrics.queueMetrics(CONTROLLER_NAME) });
+  const queue = new WorkQueue(CONTROLLER_NAME, { metrics: metrics.queueMetrics(CONTROLLER_NAME), rateLimiter: defaultControllerRateLimiter(config.rateLimiter) });
   metrics.trackQueue(queue);
   metrics.onCollect(() => {
     const counts: Record<string, number> = { Pending: 0, Queued: 0, Running: 0, Succeeded: 0, Failed: 0, Suspended: 0, Invalid: 0 };
@@ -259,20 +225,25 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
     ...(config.scratchSizeLimit ? { scratchSizeLimit: config.scratchSizeLimit } : {}),
     ...(config.progressUrl ? { progressUrl: config.progressUrl } : {}),
   };
-  const progressStore = new ProgressStore();
-  const recorder = new EventRecorder({ api: eventsApi, controller: REPORTING_CONTROLLER, instance: identity, logger, requests });
+  // Loaded only when the endpoint is on: progress.ts imports client-node's package index (all the
+  // generated API groups, ~30 MB resident), which the rest of the operator avoids (start.ts).
+  const progressModule = config.progressPort !== undefined ? await import('./progress.ts') : undefined;
+  const progressStore: ProgressStore | undefined = progressModule ? new progressModule.ProgressStore() : undefined;
+  // Events wait while reconciles do (a burst of new scans gets its Jobs first), see events.ts.
+  const recorder = new EventRecorder({ api, controller: REPORTING_CONTROLLER, instance: identity, logger, requests, busy: () => queue.len() > 0 });
+  metrics.trackEvents(recorder);
   const reconciler = new Reconciler({
     scans,
     jobs,
     pods,
-    batch,
-    custom,
+    batch: api,
+    custom: api,
     events: recorder,
     metrics,
     jobConfig,
     logger,
     requests,
-    progress: progressStore,
+    ...(progressStore ? { progress: progressStore } : {}),
     ...(config.secretGraceMs !== undefined ? { secretGraceMs: config.secretGraceMs } : {}),
   });
 
@@ -287,6 +258,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
       metrics.activeWorkers.set({ controller: CONTROLLER_NAME }, active);
       const started = performance.now();
       const reconcileID = randomUUID();
+      const queuedMs = queue.queuedFor(key);
       const obj = scans.get(key);
       const [namespace, name] = key.split('/');
       let result: 'success' | 'error' | 'requeue' | 'requeue_after' = 'success';
@@ -324,6 +296,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
           generation: obj?.metadata?.generation,
           resourceVersion: obj?.metadata?.resourceVersion,
           durationMs: Math.round(seconds * 1000 * 10) / 10,
+          queuedMs: Math.round(queuedMs ?? 0),
           result,
           ...(action ? { action } : {}),
           ...(error ? { err: error } : {}),
@@ -354,7 +327,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
   if (config.leaderElection) {
     metrics.leaderStatus.set({ name: config.leaseName }, 0);
     leader = new LeaderElector({
-      store: new KubeLeaseStore(coordination, config.leaseNamespace, config.leaseName, requests),
+      store: new KubeLeaseStore(api, config.leaseNamespace, config.leaseName, requests),
       identity,
       leaseDurationMs: config.leaseDurationMs,
       renewDeadlineMs: config.renewDeadlineMs,
@@ -401,7 +374,8 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
   }
 
   let progress: ProgressServer | undefined;
-  if (config.progressPort !== undefined) {
+  if (progressModule && progressStore && config.progressPort !== undefined) {
+    const { startProgressServer, TokenAuthenticator, kubeTokenReviewer, kubePodReader } = progressModule;
     progress = await startProgressServer({
       port: config.progressPort,
       host: config.httpHost,
@@ -437,7 +411,7 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
       logger.info({ identity }, 'shutting down: draining workers');
       await queue.shutdown({ drain: true, timeoutMs: 25_000 });
       await Promise.all(workerLoops);
-      await recorder.flush();
+      await recorder.flush({ timeoutMs: 5_000 });
       await Promise.all([...scanInformers, ...jobInformers, ...podInformers].map((i) => i.stop()));
       // Release only after the workers are done, so the next leader never overlaps with our writes.
       if (leader) await leader.stop({ release: true });
@@ -481,7 +455,7 @@ function envJson<T>(name: string, v: string | undefined): T | undefined {
 
 const USAGE = `Usage: node operator/main.ts [options]
   --namespaces a,b          namespaces to watch (default: all)         ELIBADCODE_WATCH_NAMESPACES
-  --workers N               concurrent reconciles (default 4)           ELIBADCODE_WORKERS
+  --workers N               concurrent reconciles (default 32)          ELIBADCODE_WORKERS
   --worker-image IMAGE      worker image                                ELIBADCODE_WORKER_IMAGE
   --worker-service-account  worker ServiceAccount (elibadcode-worker)   ELIBADCODE_WORKER_SERVICE_ACCOUNT
   --leader-elect BOOL       Lease-based leader election (default true)  ELIBADCODE_LEADER_ELECT
@@ -519,7 +493,7 @@ export function configFromEnv(argv: string[], env: NodeJS.ProcessEnv = process.e
     process.exit(0);
   }
   const ns = (values.namespaces ?? env.ELIBADCODE_WATCH_NAMESPACES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const workers = Number(values.workers ?? env.ELIBADCODE_WORKERS ?? 4);
+  const workers = Number(values.workers ?? env.ELIBADCODE_WORKERS ?? DEFAULT_WORKERS);
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a positive integer, got ${values.workers ?? env.ELIBADCODE_WORKERS}`);
   const workerImage = values['worker-image'] ?? env.ELIBADCODE_WORKER_IMAGE;
   if (!workerImage) throw new Error('the worker image is required (--worker-image or ELIBADCODE_WORKER_IMAGE)');

@@ -2,7 +2,7 @@
 // Pods from the caches, decides what the world should look like, makes at most the API calls needed
 // (create the attempt's Job, delete it on suspend), then writes status once (only if it changed)
 // and, after that write succeeded, emits the events of the transitions it made.
-import type { BatchV1Api, CustomObjectsApi, KubernetesObject, V1Job, V1Pod, V1ContainerStatus } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Job, V1Pod, V1ContainerStatus } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   API_VERSION,
@@ -18,13 +18,13 @@ import {
   type BackdoorScanStatus,
 } from '../crds/backdoorscan.ts';
 import { formatIssues, isRetriableWorkerError, parseScanSummary, type ScanSummary } from '../crds/scan-summary.ts';
-import type { EventRecorder, PendingEvent } from './events.ts';
+import type { EventSink, PendingEvent } from './events.ts';
 import { buildJob, jobName, WORKER_CONTAINER, type JobConfig } from './job.ts';
 import { describeError, isAlreadyExists, isConflict, isNotFound, type RequestCounter } from './kube.ts';
 import type { Cache } from './listwatch.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { ProgressSource } from './progress.ts';
-import { deepEqual, findCondition, isTrue, rfc3339, setCondition, writeStatus, type ConditionInput, type ConditionLike } from './status.ts';
+import { deepEqual, findCondition, isTrue, rfc3339, setCondition, writeStatus, type ConditionInput, type ConditionLike, type StatusPatcher } from './status.ts';
 
 /** What the API server stores: spec as written (defaults applied by the CRD), status as we wrote it. */
 export interface ScanObject extends KubernetesObject {
@@ -44,13 +44,20 @@ export class ConflictError extends Error {
   override name = 'ConflictError';
 }
 
+/** The Job calls reconcile makes (KubeClient, or client-node's BatchV1Api). */
+export interface JobWriter {
+  createNamespacedJob(r: { namespace: string; body: V1Job }): Promise<unknown>;
+  deleteNamespacedJob(r: { name: string; namespace: string; propagationPolicy?: string }): Promise<unknown>;
+}
+
 export interface ReconcilerDeps {
   scans: Cache<ScanObject>;
   jobs: Cache<V1Job>;
   pods: Cache<V1Pod>;
-  batch: BatchV1Api;
-  custom: CustomObjectsApi;
-  events: EventRecorder;
+  batch: JobWriter;
+  /** BackdoorScan status, written with a JSON merge patch. */
+  custom: StatusPatcher;
+  events: EventSink;
   metrics?: OperatorMetrics;
   jobConfig: JobConfig;
   logger?: Logger;

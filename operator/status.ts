@@ -3,7 +3,11 @@
 // - some condition types are mutually exclusive: setting one True sets the others False;
 // - the write is a JSON merge patch to /status, sent only when the status really changed, with the
 //   resourceVersion we read as a precondition (a 409 means our cache was stale: requeue).
-import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
+
+/** The status subresource as a JSON merge patch target (KubeClient; fakes in tests). */
+export interface StatusPatcher {
+  patchNamespacedCustomObjectStatus(r: { group: string; version: string; plural: string; namespace: string; name: string; body: unknown }): Promise<unknown>;
+}
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
@@ -128,7 +132,7 @@ export interface StatusTarget {
  * Returns the updated object, or undefined when nothing needed writing.
  */
 export async function writeStatus<T>(
-  api: CustomObjectsApi,
+  api: StatusPatcher,
   target: StatusTarget,
   from: Record<string, unknown> | undefined,
   to: Record<string, unknown>,
@@ -137,8 +141,12 @@ export async function writeStatus<T>(
   if (Object.keys(patch).length === 0) return undefined;
   const body: Record<string, unknown> = { status: patch };
   if (target.resourceVersion) body.metadata = { resourceVersion: target.resourceVersion };
-  return (await api.patchNamespacedCustomObjectStatus(
-    { group: target.group, version: target.version, plural: target.plural, namespace: target.namespace, name: target.name, body },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  )) as T;
+  return (await api.patchNamespacedCustomObjectStatus({
+    group: target.group,
+    version: target.version,
+    plural: target.plural,
+    namespace: target.namespace,
+    name: target.name,
+    body,
+  })) as T;
 }

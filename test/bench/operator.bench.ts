@@ -1,12 +1,15 @@
 // Operator scale benchmark against a real kube-apiserver (not a timed test):
-//   node test/bench/operator.bench.ts [--scans 1000] [--hold 10000] [--workers 4] [--concurrency 50]
+//   node test/bench/operator.bench.ts [--scans 1000] [--hold 10000] [--workers N] [--concurrency 50]
+//     [--node-flags "..."] [--progress]
 // Phase 1: create N BackdoorScans; report create->Job latency (p50/p99, from the API server's
 // watch as seen by this process), time to drain (every scan has its Job and status), API requests
 // per scan (the operator's own request counter), and the operator's peak RSS.
 // Phase 2: grow to H scans (and H Jobs) in total, let it settle, report the operator's RSS.
-// The operator runs as a child process (`node operator/main.ts`) so its memory is its own.
+// The operator runs as a child process, as deployed (operator/runtime.ts: entrypoint and V8 flags),
+// so its memory is its own and its numbers are the deployment's.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,17 +19,21 @@ import type { V1Job } from '@kubernetes/client-node';
 import { ListWatch } from '../../operator/listwatch.ts';
 import { startClusterWithCrd, ensureNamespace, createScan, httpGet, waitFor, clients } from '../operator.helpers.ts';
 import { GROUP, PLURAL, VERSION } from '../../crds/backdoorscan.ts';
+import { ENTRYPOINT, NODE_OPTIONS } from '../../operator/runtime.ts';
 
 const { values } = parseArgs({
   options: {
     scans: { type: 'string', default: '1000' },
     hold: { type: 'string', default: '10000' },
-    workers: { type: 'string', default: '4' },
+    /** Operator workers; default: the operator's default (operator/main.ts DEFAULT_WORKERS, the chart's workers). */
+    workers: { type: 'string', default: '' },
     concurrency: { type: 'string', default: '50' },
     /** Creations per second in phase 1 (0: as fast as the API server takes them). */
     rate: { type: 'string', default: '0' },
-    /** V8 flags for the operator process, e.g. "--max-semi-space-size=1" (what NODE_OPTIONS would set). */
-    'node-flags': { type: 'string', default: '' },
+    /** V8 flags for the operator process (what NODE_OPTIONS sets); default: the deployment's (operator/runtime.ts). */
+    'node-flags': { type: 'string', default: NODE_OPTIONS },
+    /** Also start the live-progress endpoint, as the chart does by default (progress.enabled). */
+    progress: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.scans);
@@ -83,7 +90,7 @@ log(`control plane up at ${cp.server}`);
 await ensureNamespace(cp.kubeConfig, ns);
 const port = await freePort();
 const nodeFlags = values['node-flags'].split(' ').filter(Boolean);
-const op = spawn(process.execPath, [...nodeFlags, join(root, 'operator', 'main.ts')], {
+const op = spawn(process.execPath, [...nodeFlags, join(root, ENTRYPOINT)], {
   cwd: root,
   env: {
     ...process.env,
@@ -93,7 +100,8 @@ const op = spawn(process.execPath, [...nodeFlags, join(root, 'operator', 'main.t
     ELIBADCODE_HTTP_PORT: String(port),
     ELIBADCODE_LEADER_ELECT: 'true',
     ELIBADCODE_LEASE_NAMESPACE: 'default',
-    ELIBADCODE_WORKERS: values.workers,
+    ...(values.workers ? { ELIBADCODE_WORKERS: values.workers } : {}),
+    ...(values.progress ? { ELIBADCODE_PROGRESS_PORT: String(await freePort()), ELIBADCODE_PROGRESS_URL: 'http://elibadcode-operator-progress.default.svc:8082/v1/progress' } : {}),
     ELIBADCODE_LOG_LEVEL: 'warn',
   },
   stdio: ['ignore', 'inherit', 'inherit'],
@@ -183,11 +191,15 @@ const cpuOp0 = cpuSeconds(op.pid!);
 const apiPid = cp.pids['kube-apiserver'];
 const cpuApi0 = apiPid ? cpuSeconds(apiPid) : 0;
 const cpuSelf0 = process.cpuUsage();
+const load0 = loadavg();
 const p1Start = Date.now();
 await createMany(0, N, RATE);
 const createdAllMs = Date.now() - p1Start;
 await waitFor(`${N} Jobs and statuses`, () => jobSeen.size >= N && statusSeen.size >= N, 600_000, 200);
 const drainMs = Math.max(...[...statusSeen.values()]) - p1Start;
+// Events wait while reconciles do; count them once they are all out.
+await waitFor('events sent', async () => (await metric(port, /elibadcode_operator_events_pending (\d+)/)) === 0, 120_000, 200);
+const eventsOutMs = Date.now() - p1Start;
 await sleep(1000);
 const depth = await metric(port, /workqueue_depth\{name="backdoorscan",controller="backdoorscan"\} (\d+)/);
 const reqAfter = await operatorRequests(port);
@@ -213,12 +225,15 @@ const result1 = {
   scans: N,
   createConcurrency: CONC,
   createRatePerSecond: RATE || 'unlimited',
-  operatorWorkers: Number(values.workers),
+  operatorWorkers: await metric(port, /controller_runtime_max_concurrent_reconciles\{controller="backdoorscan"\} (\d+)/),
+  liveProgress: values.progress,
   operatorNodeFlags: nodeFlags.join(' ') || '(none)',
-  loadAverage: (await import('node:os')).loadavg().map((x) => Number(x.toFixed(2))),
+  loadAverageBefore: load0.map((x) => Number(x.toFixed(2))),
+  loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
   createAllSeconds: createdAllMs / 1000,
   createToJobMs: { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: Math.max(...lat) },
   drainSeconds: drainMs / 1000,
+  eventsSentSeconds: eventsOutMs / 1000,
   queueDepthAfter: depth,
   reconciles,
   cpuSecondsDuringPhase1: cpu,
@@ -243,6 +258,7 @@ if (HOLD > N) {
   const heap = await metric(port, /nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)/);
   const result2 = {
     heldScans: HOLD,
+    loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
     heldJobs: jobSeen.size,
     scansPendingInCache: cached,
     operatorRssMB: Number(m.rssMB.toFixed(1)),
