@@ -69,6 +69,8 @@ export interface ReconcilerDeps {
   podGraceMs?: number;
   /** Live progress reported by workers (operator/progress.ts); copied into status.progress while the attempt runs. */
   progress?: ProgressSource;
+  /** How long a created Job may be missing from the cache before it is created again (default 5 min). */
+  expectationTtlMs?: number;
 }
 
 /** Condition types of which at most one is True. */
@@ -198,13 +200,43 @@ function applySummary(status: Record<string, unknown>, s: ScanSummary): void {
   set('durations', s.durations);
 }
 
+/**
+ * Jobs this process created that its cache has not shown yet (client-go's ControllerExpectations):
+ * a reconcile that runs before the Job's watch event (our status write triggers one at once) must
+ * not send the same create again only to be told 409. An expectation ends when the cache shows the
+ * Job, when we delete it, or after `ttlMs` (then a create is tried again: 409 is still harmless).
+ */
+export class JobExpectations {
+  private readonly created = new Map<string, number>();
+  readonly ttlMs: number;
+  constructor(ttlMs = 5 * 60_000) {
+    this.ttlMs = ttlMs;
+  }
+  expect(scanUid: string, job: string, nowMs: number): void {
+    if (this.created.size >= 1024) for (const [k, at] of this.created) if (nowMs - at >= this.ttlMs) this.created.delete(k);
+    this.created.set(`${scanUid}/${job}`, nowMs);
+  }
+  pending(scanUid: string, job: string, nowMs: number): boolean {
+    const at = this.created.get(`${scanUid}/${job}`);
+    return at !== undefined && nowMs - at < this.ttlMs;
+  }
+  observed(scanUid: string, job: string): void {
+    this.created.delete(`${scanUid}/${job}`);
+  }
+  get size(): number {
+    return this.created.size;
+  }
+}
+
 export class Reconciler {
   private readonly d: ReconcilerDeps;
   private readonly now: () => Date;
+  readonly expectations: JobExpectations;
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
     this.now = deps.now ?? (() => new Date());
+    this.expectations = new JobExpectations(deps.expectationTtlMs);
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
@@ -294,20 +326,28 @@ export class Reconciler {
     }
 
     const createAttempt = async (n: number, why: string) => {
+      const name = jobName(md.name!, n);
+      status.attempts = n;
+      status.jobName = name;
+      // Created (or found existing) moments ago and not in the cache yet: the watch lags our write.
+      if (this.expectations.pending(md.uid!, name, now.getTime())) {
+        outcome.action = `awaiting ${name} in the cache`;
+        return;
+      }
       const job = buildJob(scan, n, this.d.jobConfig);
       this.d.requests?.inc('create', 'jobs');
       try {
         await this.d.batch.createNamespacedJob({ namespace: md.namespace!, body: job });
-        events.push({ type: 'Normal', reason: R.JobCreated, action: 'CreateJob', note: `Created Job ${job.metadata!.name} (attempt ${n}/${maxAttempts})${why ? `: ${why}` : ''}` });
-        outcome.action = `created ${job.metadata!.name}`;
+        events.push({ type: 'Normal', reason: R.JobCreated, action: 'CreateJob', note: `Created Job ${name} (attempt ${n}/${maxAttempts})${why ? `: ${why}` : ''}` });
+        outcome.action = `created ${name}`;
       } catch (err) {
         // Deterministic name: it exists, so this attempt already has its Job (our cache lags).
         if (!isAlreadyExists(err)) throw err;
-        outcome.action = `exists ${job.metadata!.name}`;
+        outcome.action = `exists ${name}`;
       }
-      status.attempts = n;
-      status.jobName = job.metadata!.name;
+      this.expectations.expect(md.uid!, name, now.getTime());
     };
+    if (current) this.expectations.observed(md.uid!, current.metadata!.name!);
 
     let liveAttempt: number | undefined; // set while the current attempt's Job is active
     if (attempt === 0 || !current) {
@@ -459,6 +499,8 @@ export class Reconciler {
   }
 
   private async deleteJob(job: V1Job): Promise<void> {
+    const owner = INDEX_OWNER(job)[0];
+    if (owner) this.expectations.observed(owner, job.metadata!.name!);
     this.d.requests?.inc('delete', 'jobs');
     try {
       await this.d.batch.deleteNamespacedJob({ name: job.metadata!.name!, namespace: job.metadata!.namespace!, propagationPolicy: 'Background' });

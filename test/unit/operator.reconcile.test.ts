@@ -102,6 +102,33 @@ test('reconcile: first visit creates attempt 1 and writes status once; a cache t
   assert.equal(c2.patches[0].status.jobName, 's-1');
 });
 
+test('reconcile: a reconcile before the created Job reaches the cache sends no second create (expectations); once seen, or after the TTL, it may', async () => {
+  let now = new Date('2026-11-25T10:00:00Z');
+  const { r, calls, jobs } = setup(valid);
+  (r as any).now = () => now;
+  await r.reconcile('n/s');
+  assert.equal(calls.creates.length, 1);
+  // Our own status write triggers the next reconcile at once; the Job's watch event has not arrived.
+  const out = await r.reconcile('n/s');
+  assert.equal(calls.creates.length, 1, 'no second POST for the same Job');
+  assert.match(out.action!, /awaiting s-1/);
+  assert.equal(calls.patches.length, 1, 'and nothing to write: the status already says so');
+  // The cache shows the Job: the expectation is met.
+  jobs.put({ ...calls.creates[0], metadata: { ...calls.creates[0].metadata, uid: 'j1' }, status: { active: 1 } });
+  await r.reconcile('n/s');
+  assert.equal(r.expectations.size, 0);
+  // An expectation never met (the Job vanished unseen) lapses after its TTL: then a create is sent again.
+  jobs.items.clear();
+  const { r: r2, calls: c2 } = setup(valid);
+  (r2 as any).now = () => now;
+  await r2.reconcile('n/s');
+  await r2.reconcile('n/s');
+  assert.equal(c2.creates.length, 1);
+  now = new Date(now.getTime() + r2.expectations.ttlMs);
+  await r2.reconcile('n/s');
+  assert.equal(c2.creates.length, 2);
+});
+
 test('reconcile: a stale status write (409) is a ConflictError for a rate-limited requeue, and emits no event', async () => {
   const { r, calls } = setup(valid, { conflict: true });
   await assert.rejects(r.reconcile('n/s'), ConflictError);
