@@ -51,7 +51,7 @@ export const usage = [
   `  --early-stop-patience N (${D.patience}; 0 = off)  --early-stop-loss X  --early-stop-asr F`,
   `  --max-identifiers N (${D.maxIdentifiers})  --tokens-per-batch N (${D.tokensPerBatch})`,
   'Verdict',
-  `  --detection-threshold X  (default per task: defect 0.80, clone 0.52 on the best option's max(single-token flip rate, trigger confidence); search lift 0.2)  --verdict-samples N (${D.verdictSamples})  --eval-fraction F (${D.evalFraction})`,
+  `  --detection-threshold X  (default per task: defect 0.82, clone 0.52 on the best option's max(single-token flip rate, trigger confidence); search lift 0.2)  --verdict-samples N (${D.verdictSamples})  --eval-fraction F (${D.evalFraction})`,
   'Unlearning',
   '  --eliminate (unlearn when the verdict is Backdoored; default)  --force-eliminate (always)  --no-eliminate',
   `  --injection-rate F (${D.unlearning.injectionRate})  --learning-rate F (${D.unlearning.learningRate})  --epochs N (${D.unlearning.epochs})  --batch-size N (${D.unlearning.batchSize})`,
