@@ -70,7 +70,8 @@ export interface EventRecorderOptions {
 }
 
 interface Queued {
-  key: string;
+  /** Key of the regarding object in `queued`. */
+  obj: string;
   regarding: Regarding;
   event: PendingEvent;
   /** First and last occurrence (ms since epoch). */
@@ -79,9 +80,15 @@ interface Queued {
   count: number;
 }
 
+/** A flat copy of a string (a rope from concatenation is several heap objects). */
+function flat(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
+
 export class EventRecorder implements EventSink {
   private readonly o: Required<Omit<EventRecorderOptions, 'logger' | 'requests' | 'busy'>> & Pick<EventRecorderOptions, 'logger' | 'requests' | 'busy'>;
-  private readonly queued = new Map<string, Queued>();
+  /** Queued events by regarding object (namespace/name/uid): usually one each. */
+  private readonly queued = new Map<string, Queued | Queued[]>();
   private fifo: Queued[] = [];
   private head = 0;
   private running = 0;
@@ -104,9 +111,9 @@ export class EventRecorder implements EventSink {
   emitInBackground(regarding: Regarding, events: readonly PendingEvent[]): void {
     if (events.length === 0) return;
     const now = this.o.now();
+    const obj = `${regarding.namespace}/${regarding.name}/${regarding.uid ?? ''}`;
     for (const event of events) {
-      const key = `${regarding.namespace}/${regarding.name}/${regarding.uid ?? ''}\0${event.type}\0${event.reason}\0${event.action}\0${event.note}`;
-      const same = this.queued.get(key);
+      const same = this.find(obj, event);
       if (same) {
         same.count++;
         same.last = now;
@@ -118,8 +125,10 @@ export class EventRecorder implements EventSink {
         this.stats.dropped++;
         continue;
       }
-      const q: Queued = { key, regarding, event, first: now, last: now, count: 1 };
-      this.queued.set(key, q);
+      // Notes are template literals (V8 rope strings, several objects each): keep one flat copy.
+      const q: Queued = { obj, regarding, event: { ...event, note: flat(event.note) }, first: now, last: now, count: 1 };
+      const cur = this.queued.get(obj);
+      this.queued.set(obj, cur === undefined ? q : Array.isArray(cur) ? [...cur, q] : [cur, q]);
       this.fifo.push(q);
     }
     this.pump();
@@ -146,13 +155,30 @@ export class EventRecorder implements EventSink {
         this.fifo = this.fifo.slice(this.head);
         this.head = 0;
       }
-      this.queued.delete(next.key);
+      this.unqueue(next);
       this.running++;
       void this.send(next).finally(() => {
         this.running--;
         this.pump();
         if (this.running === 0 && this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
+    }
+  }
+
+  private find(obj: string, e: PendingEvent): Queued | undefined {
+    const cur = this.queued.get(obj);
+    if (cur === undefined) return undefined;
+    const same = (q: Queued) => q.event.type === e.type && q.event.reason === e.reason && q.event.action === e.action && q.event.note === e.note;
+    return Array.isArray(cur) ? cur.find(same) : same(cur) ? cur : undefined;
+  }
+
+  private unqueue(q: Queued): void {
+    const cur = this.queued.get(q.obj);
+    if (cur === q) this.queued.delete(q.obj);
+    else if (Array.isArray(cur)) {
+      const rest = cur.filter((x) => x !== q);
+      if (rest.length === 0) this.queued.delete(q.obj);
+      else this.queued.set(q.obj, rest.length === 1 ? rest[0] : rest);
     }
   }
 

@@ -70,6 +70,32 @@ export class Interner {
     return this.share(v).value as V;
   }
 
+  private templates = new Map<string, string>();
+
+  /**
+   * An object with these keys and values laid out as JSON.parse lays it out: all properties inside
+   * the object. Adding properties one by one to {} puts those beyond the fourth in a separate
+   * backing store (~40 bytes more per object); so the object is parsed from a cached template of
+   * its keys, then filled in.
+   */
+  private object(keys: string[], values: unknown[]): Record<string, unknown> {
+    if (keys.length <= 4) {
+      const o: Record<string, unknown> = {};
+      for (let i = 0; i < keys.length; i++) o[keys[i]] = values[i];
+      return o;
+    }
+    const names = keys.join('\0');
+    let t = this.templates.get(names);
+    if (t === undefined) {
+      t = `{${keys.map((k) => `${JSON.stringify(k)}:null`).join(',')}}`;
+      if (this.templates.size >= 256) this.templates = new Map();
+      this.templates.set(names, t);
+    }
+    const o = JSON.parse(t) as Record<string, unknown>;
+    for (let i = 0; i < keys.length; i++) o[keys[i]] = values[i];
+    return o;
+  }
+
   private share(v: unknown): { value: unknown; key?: string } {
     if (typeof v === 'string') return { value: this.str(v), key: JSON.stringify(v) };
     if (v === null || typeof v !== 'object') return { value: v, key: JSON.stringify(v) };
@@ -85,17 +111,17 @@ export class Interner {
       out = arr;
       if (key !== undefined) key = `[${key}]`;
     } else {
-      const obj: Record<string, unknown> = {};
-      let first = true;
+      const keys: string[] = [];
+      const values: unknown[] = [];
       for (const k of Object.keys(v)) {
         const val = (v as Record<string, unknown>)[k];
         if (val === undefined) continue;
         const c = this.share(val);
-        obj[k] = c.value;
-        key = key !== undefined && c.key !== undefined ? `${key}${first ? '' : ','}${JSON.stringify(k)}:${c.key}` : undefined;
-        first = false;
+        keys.push(k);
+        values.push(c.value);
+        key = key !== undefined && c.key !== undefined ? `${key}${keys.length > 1 ? ',' : ''}${JSON.stringify(k)}:${c.key}` : undefined;
       }
-      out = obj;
+      out = this.object(keys, values);
       if (key !== undefined) key = `{${key}}`;
     }
     if (key === undefined || key.length > MAX_SHARED_JSON) return { value: out };
@@ -116,57 +142,67 @@ export class Interner {
 
 type Meta = V1ObjectMeta;
 
-/** Set a key only when the value is defined (no `undefined` properties in cached objects). */
-function put<T extends object, K extends keyof T>(o: T, k: K, v: T[K] | undefined): void {
-  if (v !== undefined && v !== null) o[k] = v;
-}
-
 function time(t: unknown): string | undefined {
   if (t === undefined || t === null) return undefined;
   return t instanceof Date ? t.toISOString().replace(/\.\d{3}Z$/, 'Z') : String(t);
 }
 
-function keepLabels(labels: Record<string, string> | undefined, keys: readonly string[], it: Interner): Record<string, string> | undefined {
+/**
+ * The labels in `keys` that are set. A value equal to the controlling owner's name or uid (a Job's
+ * scan-name and scan-uid labels) is the owner reference's string, not a second copy.
+ */
+function keepLabels(labels: Record<string, string> | undefined, keys: readonly string[], it: Interner, owner?: V1OwnerReference): Record<string, string> | undefined {
   if (!labels) return undefined;
   let out: Record<string, string> | undefined;
   for (const k of keys) {
     const v = labels[k];
-    if (v !== undefined) (out ??= {})[k] = it.str(v);
+    if (v === undefined) continue;
+    (out ??= {})[k] = v === owner?.uid ? owner.uid : v === owner?.name ? owner.name : it.str(v);
   }
   return out;
 }
 
-function controllerOwner(refs: V1OwnerReference[] | undefined, it: Interner): V1OwnerReference[] | undefined {
+function controllerOwner(refs: V1OwnerReference[] | undefined, it: Interner): V1OwnerReference | undefined {
   const o = refs?.find((r) => r.controller);
   if (!o) return undefined;
-  return [{ apiVersion: it.str(o.apiVersion), kind: it.str(o.kind), name: o.name, uid: o.uid, controller: true }];
+  return { apiVersion: it.str(o.apiVersion), kind: it.str(o.kind), name: o.name, uid: o.uid, controller: true };
 }
 
-function baseMeta(m: Meta | undefined, it: Interner): Meta {
-  const out: Meta = {};
-  put(out, 'name', m?.name);
-  put(out, 'namespace', it.str(m?.namespace));
-  put(out, 'uid', m?.uid);
-  put(out, 'resourceVersion', m?.resourceVersion);
-  put(out, 'generation', m?.generation);
-  put(out, 'creationTimestamp', it.str(time(m?.creationTimestamp)) as unknown as Date);
-  put(out, 'deletionTimestamp', it.str(time(m?.deletionTimestamp)) as unknown as Date);
-  return out;
+function ownedMeta(m: Meta | undefined, labelKeys: readonly string[], it: Interner, annotations?: Record<string, string>): Meta {
+  const owner = controllerOwner(m?.ownerReferences, it);
+  return {
+    name: m?.name,
+    namespace: it.str(m?.namespace),
+    uid: m?.uid,
+    resourceVersion: m?.resourceVersion,
+    creationTimestamp: it.str(time(m?.creationTimestamp)) as unknown as Date,
+    deletionTimestamp: it.str(time(m?.deletionTimestamp)) as unknown as Date,
+    labels: keepLabels(m?.labels, labelKeys, it, owner),
+    annotations,
+    ownerReferences: owner && [owner],
+  };
 }
+
+// Fixed shapes are object literals with every property present (possibly undefined): V8 then keeps
+// them inside the object, and all cached objects of a kind share one hidden class. Readers treat an
+// undefined property as absent (as JSON does).
 
 /** A BackdoorScan: identity and timestamps, the whole spec and the whole status. */
 export function projectScan(o: ScanObject, it: Interner): ScanObject {
-  const out: ScanObject = { metadata: baseMeta(o.metadata, it) };
-  if (o.spec !== undefined) out.spec = it.json(o.spec);
-  if (o.status !== undefined) out.status = projectStatus(o.status, it);
-  return out;
-}
-
-/** Status: a fresh top-level object (unique per scan: jobName, times) whose parts are shared. */
-function projectStatus(s: Record<string, unknown>, it: Interner): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(s)) if (s[k] !== undefined && s[k] !== null) out[k] = it.json(s[k]);
-  return out;
+  const m = o.metadata;
+  return {
+    metadata: {
+      name: m?.name,
+      namespace: it.str(m?.namespace),
+      uid: m?.uid,
+      resourceVersion: m?.resourceVersion,
+      generation: m?.generation,
+      creationTimestamp: it.str(time(m?.creationTimestamp)) as unknown as Date,
+      deletionTimestamp: it.str(time(m?.deletionTimestamp)) as unknown as Date,
+    },
+    spec: o.spec === undefined ? undefined : it.json(o.spec),
+    status: o.status === undefined || o.status === null ? undefined : it.json(o.status),
+  };
 }
 
 export const JOB_LABELS = [LABELS.managedBy, LABELS.scanName, LABELS.scanUid, LABELS.attempt, LABELS.queueName] as const;
@@ -174,38 +210,23 @@ export const POD_LABELS = [...JOB_LABELS, 'batch.kubernetes.io/job-name', 'job-n
 
 /** A worker Job: identity, our labels, the controlling owner, suspend/deadline, status. */
 export function projectJob(j: V1Job, it: Interner): V1Job {
-  const metadata = baseMeta(j.metadata, it);
-  put(metadata, 'labels', keepLabels(j.metadata?.labels, JOB_LABELS, it));
-  put(metadata, 'ownerReferences', controllerOwner(j.metadata?.ownerReferences, it));
-  const out: V1Job = { metadata };
-  if (j.spec) {
-    const spec: Record<string, unknown> = {};
-    put(spec, 'suspend', j.spec.suspend);
-    put(spec, 'activeDeadlineSeconds', j.spec.activeDeadlineSeconds);
-    out.spec = spec as unknown as V1Job['spec'];
-  }
-  if (j.status) {
-    const st = j.status;
-    const status: NonNullable<V1Job['status']> = {};
-    if (st.conditions?.length) {
-      status.conditions = st.conditions.map((c) =>
-        it.json({
-          type: c.type,
-          status: c.status,
-          reason: c.reason,
-          message: c.message,
-          lastTransitionTime: time(c.lastTransitionTime),
-        }),
-      ) as unknown as NonNullable<V1Job['status']>['conditions'];
-    }
-    put(status, 'startTime', it.str(time(st.startTime)) as unknown as Date);
-    put(status, 'completionTime', it.str(time(st.completionTime)) as unknown as Date);
-    put(status, 'active', st.active);
-    put(status, 'succeeded', st.succeeded);
-    put(status, 'failed', st.failed);
-    out.status = status;
-  }
-  return out;
+  const st = j.status;
+  return {
+    metadata: ownedMeta(j.metadata, JOB_LABELS, it),
+    spec: j.spec && ({ suspend: j.spec.suspend, activeDeadlineSeconds: j.spec.activeDeadlineSeconds } as unknown as V1Job['spec']),
+    status: st && {
+      conditions: st.conditions?.length
+        ? (st.conditions.map((c) =>
+            it.json({ type: c.type, status: c.status, reason: c.reason, message: c.message, lastTransitionTime: time(c.lastTransitionTime) }),
+          ) as unknown as NonNullable<V1Job['status']>['conditions'])
+        : undefined,
+      startTime: it.str(time(st.startTime)) as unknown as Date,
+      completionTime: it.str(time(st.completionTime)) as unknown as Date,
+      active: st.active,
+      succeeded: st.succeeded,
+      failed: st.failed,
+    },
+  };
 }
 
 function projectContainerStatus(cs: V1ContainerStatus, it: Interner): V1ContainerStatus {
@@ -228,24 +249,19 @@ function projectContainerStatus(cs: V1ContainerStatus, it: Interner): V1Containe
 
 /** A worker Pod: identity, job-name and our labels, the scan-name annotation, owner, status. */
 export function projectPod(p: V1Pod, it: Interner): V1Pod {
-  const metadata = baseMeta(p.metadata, it);
-  put(metadata, 'labels', keepLabels(p.metadata?.labels, POD_LABELS, it));
   const scanName = p.metadata?.annotations?.[SCAN_NAME_ANNOTATION];
-  if (scanName !== undefined) metadata.annotations = { [SCAN_NAME_ANNOTATION]: scanName };
-  put(metadata, 'ownerReferences', controllerOwner(p.metadata?.ownerReferences, it));
-  const out: V1Pod = { metadata };
   const st = p.status;
-  if (st) {
-    const status: NonNullable<V1Pod['status']> = {};
-    put(status, 'phase', it.str(st.phase));
-    put(status, 'reason', it.str(st.reason));
-    put(status, 'message', st.message);
-    put(status, 'startTime', it.str(time(st.startTime)) as unknown as Date);
-    if (st.conditions?.length) {
-      status.conditions = st.conditions.map((c) => it.json({ type: c.type, status: c.status, reason: c.reason, message: c.message })) as NonNullable<V1Pod['status']>['conditions'];
-    }
-    if (st.containerStatuses?.length) status.containerStatuses = st.containerStatuses.map((cs) => projectContainerStatus(cs, it));
-    out.status = status;
-  }
-  return out;
+  return {
+    metadata: ownedMeta(p.metadata, POD_LABELS, it, scanName === undefined ? undefined : { [SCAN_NAME_ANNOTATION]: scanName }),
+    status: st && {
+      phase: it.str(st.phase),
+      reason: it.str(st.reason),
+      message: st.message,
+      startTime: it.str(time(st.startTime)) as unknown as Date,
+      conditions: st.conditions?.length
+        ? (st.conditions.map((c) => it.json({ type: c.type, status: c.status, reason: c.reason, message: c.message })) as NonNullable<V1Pod['status']>['conditions'])
+        : undefined,
+      containerStatuses: st.containerStatuses?.length ? st.containerStatuses.map((cs) => projectContainerStatus(cs, it)) : undefined,
+    },
+  };
 }
