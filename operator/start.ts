@@ -1,5 +1,6 @@
-// The operator process's entrypoint (the container runs `node operator/start.ts`): it makes
-// client-node's KubeConfig load without the generated API clients, then runs operator/main.ts.
+// The operator process's entrypoint: it makes client-node's KubeConfig load without the generated
+// API clients, then runs operator/main.ts. The container runs the JavaScript build of this file
+// (operator/build.ts, operator/runtime.ts); `node operator/start.ts` runs the sources.
 //
 // Why: `@kubernetes/client-node/dist/config.js` (KubeConfig) imports `./gen/index.js` for two small
 // things, createConfiguration and ServerConfiguration, and that barrel re-exports every generated
@@ -11,7 +12,7 @@
 // `node operator/main.ts` works as well; it only loads more.
 import { registerHooks } from 'node:module';
 
-const SLIM_GEN = new URL('./client-node-gen.ts', import.meta.url).href;
+const SLIM_GEN = import.meta.resolve('./client-node-gen.ts');
 
 registerHooks({
   resolve(specifier, context, nextResolve) {

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +19,8 @@ import type { V1Job } from '@kubernetes/client-node';
 import { ListWatch } from '../../operator/listwatch.ts';
 import { startClusterWithCrd, ensureNamespace, createScan, httpGet, waitFor, clients } from '../operator.helpers.ts';
 import { GROUP, PLURAL, VERSION } from '../../crds/backdoorscan.ts';
-import { ENTRYPOINT, NODE_OPTIONS } from '../../operator/runtime.ts';
+import { buildOperatorJs } from '../../operator/build.ts';
+import { ENTRYPOINT, MALLOC_ARENA_MAX, NODE_ARGS, NODE_OPTIONS } from '../../operator/runtime.ts';
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +32,9 @@ const { values } = parseArgs({
     /** Creations per second in phase 1 (0: as fast as the API server takes them). */
     rate: { type: 'string', default: '0' },
     /** V8 flags for the operator process (what NODE_OPTIONS sets); default: the deployment's (operator/runtime.ts). */
-    'node-flags': { type: 'string', default: NODE_OPTIONS },
+    'node-flags': { type: 'string', default: [NODE_OPTIONS, ...NODE_ARGS].join(' ') },
+    /** Run the TypeScript sources (operator/start.ts) instead of the JavaScript build the image runs. */
+    source: { type: 'boolean', default: false },
     /** Also start the live-progress endpoint, as the chart does by default (progress.enabled). */
     progress: { type: 'boolean', default: false },
   },
@@ -90,10 +93,15 @@ log(`control plane up at ${cp.server}`);
 await ensureNamespace(cp.kubeConfig, ns);
 const port = await freePort();
 const nodeFlags = values['node-flags'].split(' ').filter(Boolean);
-const op = spawn(process.execPath, [...nodeFlags, join(root, ENTRYPOINT)], {
+// As in the image: the JavaScript build (operator/build.ts), inside node_modules so it resolves the dependencies.
+const jsRoot = join(root, 'node_modules', '.cache', 'elibadcode-operator');
+if (!values.source) buildOperatorJs(jsRoot);
+const entry = values.source ? join(root, 'operator', 'start.ts') : join(jsRoot, ENTRYPOINT);
+const op = spawn(process.execPath, [...nodeFlags, entry], {
   cwd: root,
   env: {
     ...process.env,
+    MALLOC_ARENA_MAX,
     KUBECONFIG: cp.kubeconfigPath,
     POD_NAME: 'bench-op',
     ELIBADCODE_WORKER_IMAGE: 'elibadcode/worker:bench',
@@ -228,6 +236,7 @@ const result1 = {
   operatorWorkers: await metric(port, /controller_runtime_max_concurrent_reconciles\{controller="backdoorscan"\} (\d+)/),
   liveProgress: values.progress,
   operatorNodeFlags: nodeFlags.join(' ') || '(none)',
+  operatorEntrypoint: relative(root, entry),
   loadAverageBefore: load0.map((x) => Number(x.toFixed(2))),
   loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
   createAllSeconds: createdAllMs / 1000,
