@@ -195,7 +195,8 @@ export async function startOperator(config: OperatorConfig): Promise<OperatorHan
 
   // Event handlers: map every change to the key of the scan it concerns.
   for (const inf of scanInformers) {
-    inf.on('add', (o) => queue.add(objectKey(o)));
+    // A scan we have not seen: its Job comes before status refreshes of others (workqueue priority).
+    inf.on('add', (o) => queue.add(objectKey(o), 'high'));
     inf.on('update', (o) => queue.add(objectKey(o)));
     inf.on('delete', (o) => {
       queue.forget(objectKey(o));

@@ -208,6 +208,8 @@ function applySummary(status: Record<string, unknown>, s: ScanSummary): void {
  */
 export class JobExpectations {
   private readonly created = new Map<string, number>();
+  /** Events of a creating reconcile that did not write status, by scan UID (see Reconciler). */
+  private readonly unannounced = new Map<string, { at: number; events: PendingEvent[] }>();
   readonly ttlMs: number;
   constructor(ttlMs = 5 * 60_000) {
     this.ttlMs = ttlMs;
@@ -222,6 +224,19 @@ export class JobExpectations {
   }
   observed(scanUid: string, job: string): void {
     this.created.delete(`${scanUid}/${job}`);
+  }
+  /** Keep events for the reconcile that writes the status they describe. */
+  carry(scanUid: string, events: PendingEvent[], nowMs: number): void {
+    if (events.length === 0) return;
+    if (this.unannounced.size >= 1024) for (const [k, e] of this.unannounced) if (nowMs - e.at >= this.ttlMs) this.unannounced.delete(k);
+    this.unannounced.set(scanUid, { at: nowMs, events });
+  }
+  carried(scanUid: string): PendingEvent[] {
+    return this.unannounced.get(scanUid)?.events ?? [];
+  }
+  /** After the status write that emitted them. */
+  announced(scanUid: string): void {
+    this.unannounced.delete(scanUid);
   }
   get size(): number {
     return this.created.size;
@@ -297,6 +312,10 @@ export class Reconciler {
     const current = attempt > 0 ? owned.find((j) => attemptOf(j) === attempt) : undefined;
     const podsOf = (j: V1Job) => this.d.pods.byIndex(`${j.metadata?.namespace}/${j.metadata?.name}`);
 
+    // Announcements a creating reconcile left for this one (emitted only after its status write).
+    const carried = this.expectations.carried(md.uid!);
+    events.push(...carried);
+
     // Suspend: delete the running Job, keep everything learned so far.
     if (spec.suspend) {
       for (const j of owned) {
@@ -318,6 +337,7 @@ export class Reconciler {
       status.observedGeneration = generation;
       status.conditions = conds;
       await this.commit(obj, oldStatus, status, events);
+      if (carried.length) this.expectations.announced(md.uid!);
       return outcome;
     }
     if (isTrue(conds, C.Suspended)) {
@@ -325,20 +345,22 @@ export class Reconciler {
       events.push({ type: 'Normal', reason: R.Resumed, action: 'Resume', note: `Resumed at attempt ${Math.max(attempt, 1)}` });
     }
 
-    const createAttempt = async (n: number, why: string) => {
+    /** Returns whether a create request was sent. */
+    const createAttempt = async (n: number, why: string, opts: { defer?: boolean } = {}): Promise<boolean> => {
       const name = jobName(md.name!, n);
       status.attempts = n;
       status.jobName = name;
       // Created (or found existing) moments ago and not in the cache yet: the watch lags our write.
       if (this.expectations.pending(md.uid!, name, now.getTime())) {
         outcome.action = `awaiting ${name} in the cache`;
-        return;
+        return false;
       }
       const job = buildJob(scan, n, this.d.jobConfig);
       this.d.requests?.inc('create', 'jobs');
+      const created: PendingEvent[] = [];
       try {
         await this.d.batch.createNamespacedJob({ namespace: md.namespace!, body: job });
-        events.push({ type: 'Normal', reason: R.JobCreated, action: 'CreateJob', note: `Created Job ${name} (attempt ${n}/${maxAttempts})${why ? `: ${why}` : ''}` });
+        created.push({ type: 'Normal', reason: R.JobCreated, action: 'CreateJob', note: `Created Job ${name} (attempt ${n}/${maxAttempts})${why ? `: ${why}` : ''}` });
         outcome.action = `created ${name}`;
       } catch (err) {
         // Deterministic name: it exists, so this attempt already has its Job (our cache lags).
@@ -346,13 +368,26 @@ export class Reconciler {
         outcome.action = `exists ${name}`;
       }
       this.expectations.expect(md.uid!, name, now.getTime());
+      if (opts.defer) this.expectations.carry(md.uid!, created, now.getTime());
+      else events.push(...created);
+      return true;
     };
     if (current) this.expectations.observed(md.uid!, current.metadata!.name!);
 
     let liveAttempt: number | undefined; // set while the current attempt's Job is active
     if (attempt === 0 || !current) {
+      const first = attempt === 0;
       attempt = Math.max(attempt, 1);
-      await createAttempt(attempt, '');
+      // A new scan's first Job is what its user waits for: the reconcile that creates it ends
+      // there, and the next one (queued at once, at normal priority, behind the Jobs of other new
+      // scans) writes the status showing it and announces it; the expectation covers the Job
+      // until the cache has it. Under a burst of new scans this halves the requests each new scan
+      // waits for. (Retries and resumes keep one reconcile: their status says why.)
+      if (first && (await createAttempt(attempt, '', { defer: true }))) {
+        outcome.requeueAfterMs = 0;
+        return outcome;
+      }
+      if (!first) await createAttempt(attempt, '');
       // The same words the next reconcile will find (waitingReason), so it has nothing to write.
       const r = findCondition(conds, C.Running);
       if (r?.status !== 'True' && r?.reason !== R.Retrying) set({ type: C.Running, status: 'False', reason: R.Pending, message: pendingMessage(jobName(md.name!, attempt)) });
@@ -480,6 +515,7 @@ export class Reconciler {
     status.observedGeneration = generation;
     status.conditions = conds;
     await this.commit(obj, oldStatus, status, events, queueWait);
+    if (carried.length) this.expectations.announced(md.uid!);
     return outcome;
   }
 

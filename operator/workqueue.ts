@@ -8,6 +8,9 @@
 //   would take 17 minutes to retry 10,000 scans after an API-server outage, so the default here is
 //   sized for an API server instead (DEFAULT_RATE_LIMITER). New work (add) is never rate limited;
 //   the number of workers bounds it;
+// - two priorities (controller-runtime's priority queue has the same idea): keys added `high` are
+//   handed out before `normal` ones, except that every `highPerNormal`-th hand-out goes to a waiting
+//   normal key, so neither starves. A key added again at a higher priority while it waits moves up;
 // - addAfter for requeueAfter; shutdown with optional drain of in-flight work.
 
 export interface Clock {
@@ -123,9 +126,35 @@ export interface QueueMetrics {
   retry(): void;
 }
 
+export type Priority = 'high' | 'normal';
+
+/** A FIFO of keys with a moving head; entries can be stale (the key moved to the other level). */
+class Fifo {
+  items: string[] = [];
+  head = 0;
+  push(k: string): void {
+    this.items.push(k);
+  }
+  shift(): string | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const k = this.items[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return k;
+  }
+  peek(): string | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+}
+
 export class WorkQueue {
-  private queue: string[] = [];
-  private head = 0;
+  private readonly queues: Record<Priority, Fifo> = { high: new Fifo(), normal: new Fifo() };
+  /** Waiting keys (dirty, not being processed) and the level each waits at. */
+  private readonly level = new Map<string, Priority>();
+  private highStreak = 0;
+  readonly highPerNormal: number;
   private dirty = new Set<string>();
   private processing = new Set<string>();
   private addedAt = new Map<string, number>();
@@ -140,21 +169,37 @@ export class WorkQueue {
   private readonly metrics?: QueueMetrics;
   private readonly clock: Clock;
 
-  constructor(name: string, opts: { rateLimiter?: RateLimiter; metrics?: QueueMetrics; clock?: Clock } = {}) {
+  /** Priority of keys that were added while being processed, by key (they wait until done()). */
+  private readonly later = new Map<string, Priority>();
+
+  constructor(name: string, opts: { rateLimiter?: RateLimiter; metrics?: QueueMetrics; clock?: Clock; highPerNormal?: number } = {}) {
     this.name = name;
     this.clock = opts.clock ?? realClock;
     this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter({}, this.clock);
     this.metrics = opts.metrics;
+    this.highPerNormal = opts.highPerNormal ?? 4;
   }
 
-  add(key: string): void {
+  add(key: string, priority: Priority = 'normal'): void {
     if (this.shuttingDown) return;
-    if (this.dirty.has(key)) return;
+    if (this.dirty.has(key)) {
+      if (priority !== 'high') return;
+      if (this.processing.has(key)) this.later.set(key, 'high');
+      else if (this.level.get(key) === 'normal') {
+        // Move up: the entry in the normal FIFO goes stale.
+        this.level.set(key, 'high');
+        this.queues.high.push(key);
+      }
+      return;
+    }
     this.metrics?.add();
     this.dirty.add(key);
     if (!this.addedAt.has(key)) this.addedAt.set(key, this.clock.now());
-    if (this.processing.has(key)) return;
-    this.push(key);
+    if (this.processing.has(key)) {
+      this.later.set(key, priority);
+      return;
+    }
+    this.push(key, priority);
   }
 
   /** Add the key after a delay; an earlier pending addAfter for the same key wins. */
@@ -199,12 +244,14 @@ export class WorkQueue {
     this.startedAt.delete(key);
     this.waitedMs.delete(key);
     if (started !== undefined) this.metrics?.worked((this.clock.now() - started) / 1000);
-    if (this.dirty.has(key)) this.push(key);
+    if (this.dirty.has(key)) this.push(key, this.later.get(key) ?? 'normal');
+    this.later.delete(key);
     if (this.processing.size === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
+  /** Keys waiting to be handed out. */
   len(): number {
-    return this.queue.length - this.head;
+    return this.level.size;
   }
 
   /** How long the key waited in the queue before the worker that holds it now got it (ms). */
@@ -247,24 +294,32 @@ export class WorkQueue {
     }
   }
 
-  private push(key: string): void {
+  private push(key: string, priority: Priority): void {
+    this.level.set(key, priority);
+    this.queues[priority].push(key);
     const getter = this.getters.shift();
-    if (getter) {
-      // Hand it directly to a waiting worker.
-      this.queue.push(key);
-      getter(this.take());
-      return;
+    // A waiting worker means nothing else waits: hand the key over directly.
+    if (getter) getter(this.take());
+    else this.metrics?.depth(this.len());
+  }
+
+  /** The next valid key of a level (skipping entries of keys that moved up). */
+  private peek(p: Priority): string | undefined {
+    const q = this.queues[p];
+    for (let k = q.peek(); k !== undefined; k = q.peek()) {
+      if (this.level.get(k) === p) return k;
+      q.shift();
     }
-    this.queue.push(key);
-    this.metrics?.depth(this.len());
+    return undefined;
   }
 
   private take(): string {
-    const key = this.queue[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+    const high = this.peek('high');
+    const normal = this.peek('normal');
+    const p: Priority = high !== undefined && (normal === undefined || this.highStreak < this.highPerNormal) ? 'high' : 'normal';
+    this.highStreak = p === 'high' ? this.highStreak + 1 : 0;
+    const key = this.queues[p].shift()!;
+    this.level.delete(key);
     this.processing.add(key);
     this.dirty.delete(key);
     const added = this.addedAt.get(key);

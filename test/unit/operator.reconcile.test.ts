@@ -84,28 +84,44 @@ test('reconcile: a spec the schema refuses -> Accepted=False/InvalidSpec, one wr
   assert.equal(scans.get('n/s')!.status!.observedGeneration, 1);
 });
 
-test('reconcile: first visit creates attempt 1 and writes status once; a cache that lags behind is harmless', async () => {
+test('reconcile: a new scan gets its Job first; the next reconcile (requeued at once) writes the status once and then announces JobCreated', async () => {
   const { r, calls } = setup(valid);
-  await r.reconcile('n/s');
+  const first = await r.reconcile('n/s');
   assert.equal(calls.creates.length, 1);
   assert.equal(calls.creates[0].metadata.name, 's-1');
+  assert.equal(calls.patches.length, 0, 'the creating reconcile ends with the create');
+  assert.equal(first.requeueAfterMs, 0, 'and queues the scan again at once');
+  assert.equal(calls.events.length, 0, 'no event before a status shows the Job');
+  // The Job's watch event has not arrived yet: the expectation stands in for it.
+  const second = await r.reconcile('n/s');
+  assert.equal(calls.creates.length, 1, 'no second create');
+  assert.equal(second.requeueAfterMs, undefined);
+  assert.equal(calls.patches.length, 1);
   const st = calls.patches[0].status;
   assert.equal(st.attempts, 1);
   assert.equal(st.jobName, 's-1');
   assert.deepEqual(st.conditions.map((c: any) => `${c.type}=${c.status}`), ['Accepted=True', 'Running=False', 'Succeeded=Unknown', 'BackdoorDetected=Unknown']);
-  // The Jobs cache has not seen s-1 yet: the create is repeated, answered 409 by the server, and nothing else changes.
+  assert.deepEqual(calls.events.map((e: any) => e.reason), ['JobCreated'], 'announced after the write that shows it');
+  // Level-triggered: nothing more to do, write or say.
+  await r.reconcile('n/s');
+  assert.equal(calls.patches.length, 1);
+  assert.equal(calls.events.length, 1);
+  // The Jobs cache has not seen s-1 and the create is answered 409 (it exists): the same status, no JobCreated.
   const { r: r2, calls: c2 } = setup(valid);
   (r2 as any).d.batch.createNamespacedJob = async () => {
     throw Object.assign(new Error('exists'), { code: 409, body: '{"reason":"AlreadyExists"}' });
   };
   await r2.reconcile('n/s');
+  await r2.reconcile('n/s');
   assert.equal(c2.patches[0].status.jobName, 's-1');
+  assert.equal(c2.events.length, 0);
 });
 
 test('reconcile: a reconcile before the created Job reaches the cache sends no second create (expectations); once seen, or after the TTL, it may', async () => {
   let now = new Date('2026-11-25T10:00:00Z');
   const { r, calls, jobs } = setup(valid);
   (r as any).now = () => now;
+  await r.reconcile('n/s');
   await r.reconcile('n/s');
   assert.equal(calls.creates.length, 1);
   // Our own status write triggers the next reconcile at once; the Job's watch event has not arrived.
@@ -131,6 +147,8 @@ test('reconcile: a reconcile before the created Job reaches the cache sends no s
 
 test('reconcile: a stale status write (409) is a ConflictError for a rate-limited requeue, and emits no event', async () => {
   const { r, calls } = setup(valid, { conflict: true });
+  await r.reconcile('n/s'); // creates the Job
   await assert.rejects(r.reconcile('n/s'), ConflictError);
   assert.equal(calls.events.length, 0, 'events only after a successful write');
+  assert.deepEqual(r.expectations.carried('u1').map((e) => e.reason), ['JobCreated'], 'kept for the retry');
 });

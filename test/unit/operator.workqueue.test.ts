@@ -132,6 +132,41 @@ test('workqueue: queuedFor tells how long the key held by a worker waited in the
   assert.equal(q.queuedFor('a'), undefined);
 });
 
+test('workqueue: high-priority keys go first, but every fifth hand-out serves a waiting normal key', async () => {
+  const q = new WorkQueue('t');
+  for (let i = 0; i < 3; i++) q.add(`n${i}`);
+  for (let i = 0; i < 10; i++) q.add(`h${i}`, 'high');
+  assert.equal(q.len(), 13);
+  const order: string[] = [];
+  for (let i = 0; i < 13; i++) {
+    const k = (await q.get())!;
+    order.push(k);
+    q.done(k);
+  }
+  assert.deepEqual(order, ['h0', 'h1', 'h2', 'h3', 'n0', 'h4', 'h5', 'h6', 'h7', 'n1', 'h8', 'h9', 'n2']);
+  assert.equal(q.len(), 0);
+});
+
+test('workqueue: a waiting key added again at high priority moves up, once; a key added while processed keeps its priority for after done()', async () => {
+  const q = new WorkQueue('t', { highPerNormal: 100 });
+  q.add('a');
+  q.add('b');
+  q.add('b', 'high');
+  q.add('b', 'high');
+  q.add('b');
+  assert.equal(q.len(), 2);
+  assert.equal(await q.get(), 'b');
+  assert.equal(await q.get(), 'a');
+  q.done('a');
+  assert.equal(q.len(), 0, 'the stale normal entry of b is not a key');
+  // b is being processed: added at high priority, it waits and then goes before a normal key.
+  q.add('b', 'high');
+  q.add('c');
+  q.done('b');
+  assert.equal(await q.get(), 'b');
+  assert.equal(await q.get(), 'c');
+});
+
 test('workqueue: addRateLimited delays the key; addAfter keeps the earliest time', async () => {
   const q = new WorkQueue('t');
   const t0 = performance.now();
