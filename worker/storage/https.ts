@@ -2,13 +2,10 @@
 // optional `Authorization: Bearer` token (Hugging Face style, HF_TOKEN). The token goes only to the
 // origin it was meant for: a redirect to another origin (the Hub sends downloads to a CDN with a
 // signed URL) is followed without it, as huggingface_hub and requests do.
-import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { dirname } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { Transfer } from './s3.ts';
+import { saveResponse, type Transfer } from './s3.ts';
 
 export type HttpsErrorKind = 'forbidden' | 'not-found' | 'unavailable' | 'failed';
 
@@ -96,26 +93,7 @@ function getOnce(url: URL, file: string, token: string | undefined, o: HttpsGetO
         if (status >= 500 || status === 429) return reject(new HttpsError('unavailable', `${where}: server error, HTTP ${status}`, status));
         return reject(new HttpsError('failed', `${where}: HTTP ${status}`, status));
       }
-      const expected = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : undefined;
-      const hash = createHash('sha256');
-      let bytes = 0;
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          bytes += chunk.length;
-          done(null, chunk);
-        },
-      });
-      pipeline(res, tap, createWriteStream(part))
-        .then(() => {
-          if (expected !== undefined && bytes !== expected) throw new Error(`read ${bytes} of ${expected} bytes`);
-          renameSync(part, file);
-          resolve({ transfer: { bytes, sha256: hash.digest('hex') } });
-        })
-        .catch((e: unknown) => {
-          rmSync(part, { force: true });
-          reject(e);
-        });
+      saveResponse(res, part, file).then((transfer) => resolve({ transfer }), reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no data for ${timeoutMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {

@@ -34,6 +34,32 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 250, maxDe
 /** What went wrong, in the terms a caller acts on. */
 export type S3ErrorKind = 'forbidden' | 'not-found' | 'unavailable' | 'failed';
 
+/**
+ * Streams a 200 response into `part`, hashing as it goes, checks Content-Length and renames the
+ * file into place; on any failure the partial file is removed.
+ */
+export async function saveResponse(res: http.IncomingMessage, part: string, file: string): Promise<Transfer> {
+  const expected = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : undefined;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(res, tap, createWriteStream(part));
+    if (expected !== undefined && bytes !== expected) throw new Error(`read ${bytes} of ${expected} bytes`);
+    renameSync(part, file);
+    return { bytes, sha256: hash.digest('hex') };
+  } catch (e) {
+    rmSync(part, { force: true });
+    throw e;
+  }
+}
+
 export class S3Error extends Error {
   override name = 'S3Error';
   readonly kind: S3ErrorKind;
@@ -259,26 +285,7 @@ export class S3Client {
             res.on('error', reject);
             return;
           }
-          const expected = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : undefined;
-          const hash = createHash('sha256');
-          let bytes = 0;
-          const tap = new Transform({
-            transform(chunk: Buffer, _enc, done) {
-              hash.update(chunk);
-              bytes += chunk.length;
-              done(null, chunk);
-            },
-          });
-          pipeline(res, tap, createWriteStream(part)).then(
-            () => {
-              if (expected !== undefined && bytes !== expected) throw new Error(`read ${bytes} of ${expected} bytes`);
-              renameSync(part, file);
-              resolve({ bytes, sha256: hash.digest('hex') });
-            },
-          ).catch((e: unknown) => {
-            rmSync(part, { force: true });
-            reject(e);
-          });
+          saveResponse(res, part, file).then(resolve, reject);
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no data for ${this.timeoutMs} ms`)));
