@@ -132,8 +132,8 @@ test('workqueue: queuedFor tells how long the key held by a worker waited in the
   assert.equal(q.queuedFor('a'), undefined);
 });
 
-test('workqueue: high-priority keys go first, but every fifth hand-out serves a waiting normal key', async () => {
-  const q = new WorkQueue('t');
+test('workqueue: high-priority keys go first, but after highPerNormal of them a waiting normal key is served', async () => {
+  const q = new WorkQueue('t', { highPerNormal: 4 });
   for (let i = 0; i < 3; i++) q.add(`n${i}`);
   for (let i = 0; i < 10; i++) q.add(`h${i}`, 'high');
   assert.equal(q.len(), 13);
