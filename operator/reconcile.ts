@@ -323,6 +323,15 @@ export class Reconciler {
         await this.deleteJob(j);
         outcome.action = 'suspended';
       }
+      // A Job this process created moments ago that the cache does not show yet: delete it by its
+      // deterministic name now instead of waiting for its watch event (which a slow or restarting
+      // Job watch can hold back for seconds).
+      const unseen = jobName(md.name!, Math.max(attempt, 1));
+      if (!owned.some((j) => j.metadata?.name === unseen) && this.expectations.pending(md.uid!, unseen, now.getTime())) {
+        await this.deleteJob({ metadata: { name: unseen, namespace: md.namespace, ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: md.name!, uid: md.uid!, controller: true }] } });
+        attempt = Math.max(attempt, 1);
+        outcome.action = 'suspended';
+      }
       if (attempt > 0) {
         status.attempts = attempt;
         status.jobName = jobName(md.name!, attempt);

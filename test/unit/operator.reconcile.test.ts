@@ -35,7 +35,7 @@ function setup(spec: unknown, opts: { conflict?: boolean } = {}) {
   scans.put({ apiVersion: 'elibadcode.dev/v1alpha1', kind: 'BackdoorScan', metadata: { name: 's', namespace: 'n', uid: 'u1', generation: 1, resourceVersion: '10' }, spec });
   const jobs = new FakeCache<any>((j) => (j.metadata?.ownerReferences ?? []).map((o: any) => o.uid));
   const pods = new FakeCache<any>();
-  const calls = { patches: [] as any[], creates: [] as any[], events: [] as any[] };
+  const calls = { patches: [] as any[], creates: [] as any[], deletes: [] as string[], events: [] as any[] };
   const deps = {
     scans,
     jobs,
@@ -45,7 +45,10 @@ function setup(spec: unknown, opts: { conflict?: boolean } = {}) {
         calls.creates.push(r.body);
         return r.body;
       },
-      deleteNamespacedJob: async () => ({}),
+      deleteNamespacedJob: async (r: any) => {
+        calls.deletes.push(r.name);
+        return {};
+      },
     },
     custom: {
       patchNamespacedCustomObjectStatus: async (r: any) => {
@@ -143,6 +146,26 @@ test('reconcile: a reconcile before the created Job reaches the cache sends no s
   now = new Date(now.getTime() + r2.expectations.ttlMs);
   await r2.reconcile('n/s');
   assert.equal(c2.creates.length, 2);
+});
+
+test('reconcile: suspend right after the create, before the cache shows the Job, deletes the Job by its name and keeps the attempt', async () => {
+  const { r, calls, scans } = setup(valid);
+  await r.reconcile('n/s');
+  assert.equal(calls.creates.length, 1);
+  // The user suspends before the Job's watch event (and before the status naming it) has arrived.
+  const cur = scans.get('n/s')!;
+  scans.put({ ...cur, metadata: { ...cur.metadata, generation: 2 }, spec: { ...valid, suspend: true } });
+  const out = await r.reconcile('n/s');
+  assert.equal(out.action, 'suspended');
+  assert.deepEqual(calls.deletes, ['s-1'], 'deleted without waiting for the Job watch');
+  assert.equal(calls.creates.length, 1);
+  const status = calls.patches.at(-1).status;
+  assert.equal(status.jobName, 's-1');
+  assert.equal(status.attempts, 1);
+  assert.equal(status.conditions.find((c: any) => c.type === 'Suspended').status, 'True');
+  // Once deleted, the expectation is gone: a later suspended reconcile sends nothing more.
+  await r.reconcile('n/s');
+  assert.deepEqual(calls.deletes, ['s-1']);
 });
 
 test('reconcile: a stale status write (409) is a ConflictError for a rate-limited requeue, and emits no event', async () => {
