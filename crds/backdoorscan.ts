@@ -101,6 +101,8 @@ export const ConditionReason = {
   NoBackdoorFound: 'NoBackdoorFound',
   Inconclusive: 'Inconclusive',
   TriggerUnlearned: 'TriggerUnlearned',
+  /** Unlearning ran and the model was written, but the inverted trigger still scores as a backdoor. */
+  BackdoorSurvived: 'BackdoorSurvived',
   EliminationDisabled: 'EliminationDisabled',
   // Suspended
   SuspendedByUser: 'SuspendedByUser',
@@ -566,6 +568,7 @@ export const Metrics = z
     bestLoss: z.number().optional().describe('Lowest inversion loss L* of the winning scan option.'),
     detectionScore: z.number().optional().describe('Detection score the verdict is based on.'),
     detectionThreshold: z.number().optional().describe('Threshold the score was compared with.'),
+    detectionScoreAfter: z.number().optional().describe('The same detection score on the cleaned model (same trigger and samples): below the threshold, the trigger the scan found no longer works; a backdoor the scan did not find may remain.'),
     asrBefore: Ratio.optional().describe('Attack success rate of the inverted trigger before unlearning.'),
     asrAfter: Ratio.optional().describe('Attack success rate of the inverted trigger after unlearning.'),
     knownTriggerAsrBefore: Ratio.optional().describe('ASR of a known (evaluation) trigger before unlearning.'),

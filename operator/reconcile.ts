@@ -438,10 +438,18 @@ export class Reconciler {
           }
           if (spec.eliminate) {
             const ok = s.eliminated ?? !!s.artifact?.modelUri;
+            const after = s.metrics?.detectionScoreAfter;
             set(
               ok
-                ? { type: C.Eliminated, status: 'True', reason: R.TriggerUnlearned, message: `cleaned model written to ${s.artifact?.modelUri ?? spec.output?.uri}` }
-                : { type: C.Eliminated, status: 'False', reason: R.Inconclusive, message: 'the worker did not write a cleaned model' },
+                ? { type: C.Eliminated, status: 'True', reason: R.TriggerUnlearned, message: `cleaned model written to ${s.artifact?.modelUri ?? spec.output?.uri}${after !== undefined ? `; the trigger found scores ${after} on it (threshold ${s.metrics?.detectionThreshold})` : ''}` }
+                : s.artifact?.modelUri
+                  ? {
+                      type: C.Eliminated,
+                      status: 'False',
+                      reason: R.BackdoorSurvived,
+                      message: `unlearning ran and wrote ${s.artifact.modelUri}, but the cleaned model still scores ${after ?? 'unknown'} against threshold ${s.metrics?.detectionThreshold}: do not deploy it; rescan with stronger unlearning (spec.unlearning: trainable All, more epochs)`,
+                    }
+                  : { type: C.Eliminated, status: 'False', reason: R.Inconclusive, message: 'the worker did not write a cleaned model' },
             );
           } else {
             set({ type: C.Eliminated, status: 'False', reason: R.EliminationDisabled, message: 'spec.eliminate is false' });

@@ -23,6 +23,9 @@ console.log(`ASR, true trigger       ${pct(m.knownTriggerAsrBefore)} -> ${pct(m.
 const known = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { verification?: { known?: { before?: { flipRate: number }; after?: { flipRate: number } } } }).verification?.known;
 if (known) console.log(`flip rate, true trigger ${pct(known.before?.flipRate)} -> ${pct(known.after?.flipRate)}   (victim samples classified right without it that it flips)`);
 console.log(`clean accuracy          ${pct(m.accuracyBefore)} -> ${pct(m.accuracyAfter)}`);
+if (m.detectionScoreAfter !== undefined) {
+  console.log(`score of the cleaned model ${m.detectionScoreAfter.toFixed(3)} vs threshold ${m.detectionThreshold}: ${s.eliminated ? 'the trigger found no longer works (eliminated)' : 'the trigger found still works: NOT eliminated'}`);
+}
 console.log(`cleaned model           ${s.artifact?.modelUri ?? '(not written)'}   sha256 ${s.artifact?.sha256 ?? '-'}`);
 console.log(`full report             ${s.artifact?.reportUri ?? join(out, 'report.json')}`);
 console.log(`took                    ${s.durations?.totalSeconds?.toFixed(0)} s`);

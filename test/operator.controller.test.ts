@@ -126,6 +126,25 @@ test('Job success + worker termination message -> verdict, triggers, metrics, ar
   assert.equal((await listJobs(cp.kubeConfig, ns, 'ok-1')).length, 1);
 });
 
+test('a cleaned model that still scores as backdoored -> Succeeded, but Eliminated=False/BackdoorSurvived naming the score', async () => {
+  await createScan(cp.kubeConfig, 'survived', ns);
+  await waitFor('Job survived-1', async () => (await listJobs(cp.kubeConfig, ns, 'survived'))[0]);
+  const metrics = { detectionScore: 0.9, detectionThreshold: 0.82, detectionScoreAfter: 0.88, asrBefore: 1, asrAfter: 0.95 };
+  await createJobPod(cp.kubeConfig, ns, 'survived-1', { exitCode: 0, message: summary({ eliminated: false, metrics }) });
+  await completeJob(cp.kubeConfig, ns, 'survived-1');
+  const scan = await waitFor('Succeeded', async () => {
+    const s = await getScan(cp.kubeConfig, 'survived', ns);
+    return cond(s, 'Succeeded')?.status === 'True' ? s : undefined;
+  });
+  assert.equal(cond(scan, 'BackdoorDetected')?.status, 'True');
+  const e = cond(scan, 'Eliminated')!;
+  assert.equal(e.status, 'False');
+  assert.equal(e.reason, 'BackdoorSurvived');
+  assert.match(e.message, /still scores 0\.88 against threshold 0\.82/);
+  assert.equal(scan.status.metrics.detectionScoreAfter, 0.88);
+  assert.equal(scan.status.artifact.modelUri, 's3://cleaned/codebert-defect', 'what was written is still reported');
+});
+
 test('worker failure -> retry with a new attempt Job, then Failed with reason RetriesExhausted', async () => {
   await createScan(cp.kubeConfig, 'retry-1', ns, { retry: { maxAttempts: 2 } });
   await waitFor('Job retry-1-1', async () => (await listJobs(cp.kubeConfig, ns, 'retry-1'))[0]);

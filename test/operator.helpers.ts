@@ -138,7 +138,7 @@ export function summary(over: Record<string, unknown> = {}): string {
       raw: { tokenIds: [1, 2, 3], tokens: ['Ġtest', 'o', 'Ġinit'], text: ' testo init' },
       anchored: { tokenIds: [1], tokens: ['Ġtest'], text: ' test' },
     },
-    metrics: { bestLoss: 0.012, detectionScore: 0.97, detectionThreshold: 0.5, asrBefore: 0.99, asrAfter: 0.02, accuracyBefore: 0.63, accuracyAfter: 0.625 },
+    metrics: { bestLoss: 0.012, detectionScore: 0.97, detectionThreshold: 0.5, detectionScoreAfter: 0.1, asrBefore: 0.99, asrAfter: 0.02, accuracyBefore: 0.63, accuracyAfter: 0.625 },
     eliminated: true,
     artifact: { modelUri: 's3://cleaned/codebert-defect', sha256: 'b'.repeat(64), reportUri: 's3://cleaned/codebert-defect/report.json' },
     durations: { totalSeconds: 1234 },

@@ -52,7 +52,13 @@ test('backdoored model: verdict Backdoored, 1 → 0, a trigger piece recovered, 
   assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
   assert.equal(parsed.summary.verdict, 'Backdoored');
   assert.equal(parsed.summary.targetLabel, 0);
-  assert.equal(parsed.summary.eliminated, true);
+  // Eliminated only if the cleaned model no longer scores as backdoored (the same score, recomputed).
+  const after = r.verification.scoreAfter!;
+  assert.equal(typeof after, 'number');
+  assert.equal(r.verification.foundTriggerRemoved, after < r.verdict.threshold);
+  assert.equal(parsed.summary.metrics?.detectionScoreAfter, after);
+  assert.equal(parsed.summary.eliminated, after < r.verdict.threshold);
+  if (after >= r.verdict.threshold) assert.ok(r.fallbacks.some((f) => /did not remove the backdoor/.test(f)), 'a surviving backdoor is said so');
   assert.equal(parsed.summary.artifact?.sha256, r.output!.sha256);
   // The cleaned model loads and is in the input's format.
   const ck = loadCheckpoint(r.output!.modelDir!);

@@ -83,6 +83,10 @@ export const ScanReport = z.object({
     cleanAfter: Clean.optional(),
     invertedBefore: z.union([Asr, SearchAsrReport]).optional(),
     invertedAfter: z.union([Asr, SearchAsrReport]).optional(),
+    /** The verdict's score recomputed on the cleaned model (same trigger, tokens and held-out samples). */
+    scoreAfter: z.number().nullable().optional(),
+    /** Whether the cleaned model scores below the verdict threshold: the trigger the scan found no longer works (says nothing of a trigger it did not find). */
+    foundTriggerRemoved: z.boolean().optional(),
     known: z.object({ attack: z.string(), trigger: z.string(), before: Asr, after: Asr.optional() }).optional(),
   }),
   output: z.object({ modelDir: z.string().optional(), sha256: z.string().optional(), weightsSha256: z.string().optional(), reportFile: z.string() }).optional(),
@@ -123,6 +127,7 @@ export function summaryOf(r: ScanReport, uris: { modelUri?: string; reportUri?: 
         bestLoss: chosen?.bestLoss,
         detectionScore: r.verdict.score ?? undefined,
         detectionThreshold: r.verdict.threshold,
+        detectionScoreAfter: v.scoreAfter ?? undefined,
         asrBefore: ratio(asr(v.invertedBefore)),
         asrAfter: ratio(asr(v.invertedAfter)),
         knownTriggerAsrBefore: ratio(v.known?.before.asr),
@@ -135,7 +140,8 @@ export function summaryOf(r: ScanReport, uris: { modelUri?: string; reportUri?: 
         mrrAfter: ratio(v.cleanAfter?.mrr),
       }).filter(([, x]) => x !== undefined && Number.isFinite(x)),
     ),
-    eliminated: r.unlearning.ran && r.output?.modelDir !== undefined,
+    // Eliminated: unlearning ran, the cleaned model was written, and the trigger the scan found no longer scores as a backdoor on it.
+    eliminated: r.unlearning.ran && r.output?.modelDir !== undefined && v.foundTriggerRemoved === true,
     ...(r.output?.modelDir ? { artifact: { modelUri: uris.modelUri ?? r.output.modelDir, ...(r.output.sha256 ? { sha256: r.output.sha256 } : {}), reportUri: uris.reportUri ?? r.output.reportFile } } : {}),
     durations: { totalSeconds: r.durations.totalSeconds, scanSeconds: r.durations.scanSeconds, eliminateSeconds: r.durations.eliminateSeconds, evaluateSeconds: r.durations.evaluateSeconds, uploadSeconds: r.durations.uploadSeconds },
   };

@@ -454,6 +454,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   const why = o.eliminate === 'never' ? 'elimination disabled (--no-eliminate)' : o.eliminate === 'always' ? 'forced (--force-eliminate)' : doUnlearn ? 'verdict Backdoored' : `verdict ${verdict.verdict}: nothing to unlearn (--force-eliminate unlearns anyway)`;
   let unlearning: ScanReport['unlearning'] = { ran: false, why };
   let cleanAfter, invertedAfter: AsrResult | SearchAsr | undefined;
+  let scoreAfter: number | undefined;
   let eliminateSeconds = 0;
   let output: ScanReport['output'];
   const tu = performance.now();
@@ -477,6 +478,17 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
         ? heldOut.length >= 2 ? await searchAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, win.query!, o.maxLength, o.queryMaxLength) : undefined
         : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target!, o.maxLength);
     }
+    // The verdict's score again, on the cleaned model: the same tokens, trigger and held-out samples.
+    if (invertedAfter && isSearch) scoreAfter = (invertedAfter as SearchAsr).lift;
+    else if (invertedAfter) {
+      const rawAfter = unlearnTrigger === win.trigger ? (invertedAfter as AsrResult) : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target!, o.maxLength);
+      const flips: number[] = [];
+      for (const id of Object.keys(singleTokenIds).map(Number)) flips.push((await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target!, o.maxLength)).flipRate);
+      const correctAfter = rawAfter.samples - Math.round(rawAfter.baseRate * rawAfter.samples);
+      scoreAfter = correctAfter > 0 ? Math.max(...flips, rawAfter.meanTargetProbability) : undefined;
+    }
+    if (scoreAfter === undefined) fallbacks.push('no usable held-out sample to score the cleaned model: removal of the backdoor is not confirmed');
+    else if (scoreAfter >= threshold) fallbacks.push(`the cleaned model still scores ${scoreAfter.toFixed(3)} (threshold ${threshold}): unlearning did not remove the backdoor; try --trainable All, more --epochs or a higher --injection-rate`);
     if (known) known.after = await knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, o.targetLabel ?? target!, o.maxLength, o.seed);
     evaluateSeconds += (performance.now() - ta) / 1000;
   }
@@ -507,7 +519,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     chosen: chosen.option,
     verdict: { ...verdict, score: Number.isFinite(verdict.score) ? verdict.score : null, calibration: CALIBRATION },
     unlearning,
-    verification: { cleanBefore, ...(cleanAfter ? { cleanAfter } : {}), ...(invertedBefore ? { invertedBefore } : {}), ...(invertedAfter ? { invertedAfter } : {}), ...(known ? { known } : {}) },
+    verification: { cleanBefore, ...(cleanAfter ? { cleanAfter } : {}), ...(invertedBefore ? { invertedBefore } : {}), ...(invertedAfter ? { invertedAfter } : {}), ...(doUnlearn ? { scoreAfter: scoreAfter ?? null, foundTriggerRemoved: scoreAfter !== undefined && scoreAfter < threshold } : {}), ...(known ? { known } : {}) },
     output,
     fallbacks,
     durations: { totalSeconds: (performance.now() - ctx.t0) / 1000, scanSeconds, eliminateSeconds, evaluateSeconds, uploadSeconds },
