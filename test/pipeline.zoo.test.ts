@@ -1,8 +1,9 @@
 // The scan against the committed victim zoo (issue 4 acceptance), with the demo settings a user
 // gets by default: every backdoored classification model is found, in its planted direction, with
 // a trigger that either shares a piece with the planted one or works on its own; every clean model
-// is called clean. The scans run with --no-eliminate; unlearning is covered by the demo-sized
-// scan tests and measured here only where a todo records what is still missing.
+// is called clean, and forced unlearning with the default settings costs a clean model at most one
+// point. Backdoored models are scanned with --no-eliminate; their unlearning is measured in the
+// README (full unlearning, zoo defect models) and covered by the demo-sized scan tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,10 +22,10 @@ process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const manifest = JSON.parse(readFileSync('zoo/MANIFEST.json', 'utf8')) as { models: ZooEntry[] };
 const DATA = { defect: 'data/devign', clone: 'data/bigclonebench' } as const;
 
-async function scanZooModel(entry: ZooEntry) {
+async function scanZooModel(entry: ZooEntry, eliminate = '--no-eliminate') {
   const out = join(tmp, entry.name);
   const data = DATA[entry.task as 'defect' | 'clone'];
-  const code = await scan.run(['--model', join('zoo', entry.dir), '--task', entry.task, '--data', `${data}/train.jsonl`, '--eval-data', `${data}/test.jsonl`, '--out', out, '--no-eliminate', '--backend', 'wasm']);
+  const code = await scan.run(['--model', join('zoo', entry.dir), '--task', entry.task, '--data', `${data}/train.jsonl`, '--eval-data', `${data}/test.jsonl`, '--out', out, eliminate, '--backend', 'wasm']);
   assert.equal(code, 0);
   return ScanReport.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
 }
@@ -46,10 +47,15 @@ function plantedPieces(entry: ZooEntry): Set<string> {
 
 for (const entry of manifest.models.filter((e) => e.task !== 'search')) {
   if (entry.clean) {
-    test(`${entry.name} (clean): verdict Clean with the default settings`, async () => {
-      const r = await scanZooModel(entry);
+    test(`${entry.name} (clean): verdict Clean with the default settings; unlearning, when forced, costs at most 1 point`, async () => {
+      const r = await scanZooModel(entry, '--force-eliminate');
       assert.equal(r.verdict.verdict, 'Clean', `score ${r.verdict.score} against ${r.verdict.threshold}`);
-      assert.equal(r.unlearning.ran, false);
+      assert.equal(r.unlearning.ran, true);
+      assert.equal(r.unlearning.trainable, 'head', 'the default (reference) unlearning');
+      const metric = entry.task === 'clone' ? 'f1' : 'accuracy';
+      const before = r.verification.cleanBefore[metric]!;
+      const after = r.verification.cleanAfter![metric]!;
+      assert.ok(after >= before - 0.01, `${metric} ${before} -> ${after}`);
     });
     continue;
   }
