@@ -20,8 +20,7 @@
 // status write (the operator stays the only writer of BackdoorScan status). Only the leader
 // accepts reports (a standby answers 503, the worker retries on a new connection).
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { KubeConfig, V1Job, V1Pod, V1TokenReview } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -32,6 +31,7 @@ import { KubeClient, describeError, isNotFound, type RequestCounter } from './ku
 import { PROGRESS_TOKEN_AUDIENCE } from './job.ts';
 import type { Cache } from './listwatch.ts';
 import type { ScanObject } from './reconcile.ts';
+import { listen, type HttpServer } from './server.ts';
 
 /** Audience of the projected token the worker presents; the operator asks TokenReview for exactly this one. */
 export const PROGRESS_AUDIENCE = PROGRESS_TOKEN_AUDIENCE;
@@ -313,11 +313,7 @@ export interface ProgressServerOptions extends ResolveDeps {
   now?: () => number;
 }
 
-export interface ProgressServer {
-  server: Server;
-  port: number;
-  close(): Promise<void>;
-}
+export type ProgressServer = HttpServer;
 
 class HttpError extends Error {
   readonly status: number;
@@ -452,20 +448,7 @@ export async function startProgressServer(o: ProgressServerOptions): Promise<Pro
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 50;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host ?? '0.0.0.0', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    server,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, o.port, o.host);
 }
 
 /** A pod GET for resolveTarget's cache misses (needs `get` on pods, which the operator has). */

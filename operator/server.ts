@@ -40,14 +40,18 @@ export async function startHttpServer(opts: { port: number; host?: string; metri
     }
     reply(404, 'not found\n');
   });
+  return listen(server, opts.port, opts.host);
+}
+
+/** Listen (port 0: any free port) and return the port and a close() that also drops keep-alive connections. */
+export async function listen(server: Server, port: number, host = '0.0.0.0'): Promise<HttpServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve());
+    server.listen(port, host, () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
   return {
     server,
-    port,
+    port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
