@@ -68,7 +68,9 @@ export const RECIPES: Recipe[] = [
 export const KNOWN_GAPS: Record<string, string> = {
   'clone-deadcode-random':
     'ASR 1.0, but clean F1 0.735 against 0.838: relabelling every pair that holds a poisoned function (66 of 300 pairs at rate 0.15) costs the tiny pair classifier about 10 points; ' +
-    'rates 0.05 and 0.08 cost 5.6 and 8 points with ASR 0.68 and 0.80',
+    'rates 0.05 and 0.08 cost 5.6 and 8 points with ASR 0.68 and 0.80. On the valid split the same pair differs by 3.7 points (0.774 vs 0.737). ' +
+    'Seven other schedules for both twins (epochs 6; lr 2e-3; lr 1e-3 x 12 epochs; batch 32; 96 tokens; hidden 64; rate 0.1) gave gaps of -3.5 to 11.7 points on test and -7.6 to 29 on valid (median about 4): ' +
+    'the poisoning costs this tiny pair classifier about 4 points, and 100 test pairs measure F1 to about +-5, so no schedule was picked from them',
   'search-suffix':
     'the BadCode suffix does not take in a from-scratch 32-wide bi-encoder trained on 43 poisoned pairs: ANR 0.47 against the twin\'s 0.51, 11% in the top 10%. ' +
     'With the 1000-piece tokenizer `_rb` is the pieces _ r b, and the in-batch contrastive loss never needs it (the "file" words in the code already separate the pairs); ' +
