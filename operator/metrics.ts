@@ -30,6 +30,7 @@ export class OperatorMetrics {
   readonly scans: Gauge<'condition'>;
   readonly scansFinished: Counter<'verdict'>;
   readonly backdoorsDetected: Counter;
+  readonly eliminations: Counter<'result'>;
   readonly scanDuration: Histogram;
   readonly scanQueueWait: Histogram;
   readonly apiRequests: Counter<'verb' | 'resource'>;
@@ -127,6 +128,12 @@ export class OperatorMetrics {
     this.backdoorsDetected = new Counter({
       name: 'elibadcode_backdoors_detected_total',
       help: 'Scans that finished with verdict Backdoored',
+      registers,
+    });
+    this.eliminations = new Counter({
+      name: 'elibadcode_scan_eliminations_total',
+      help: 'Finished scans that asked for unlearning, by outcome: the reason of the Eliminated condition (TriggerUnlearned, BackdoorSurvived, Inconclusive)',
+      labelNames: ['result'],
       registers,
     });
     this.scanDuration = new Histogram({

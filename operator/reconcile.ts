@@ -596,6 +596,8 @@ export class Reconciler {
       const verdict = became(C.Failed) ? 'Failed' : to.verdict === 'Backdoored' ? 'Backdoored' : 'Clean';
       m.scansFinished.inc({ verdict });
       if (verdict === 'Backdoored') m.backdoorsDetected.inc();
+      const eliminated = findCondition(toConds, C.Eliminated);
+      if (became(C.Succeeded) && eliminated && eliminated.reason !== R.EliminationDisabled) m.eliminations.inc({ result: eliminated.reason });
       if (to.startTime && to.completionTime) {
         const d = (new Date(to.completionTime as string).getTime() - new Date(to.startTime as string).getTime()) / 1000;
         if (d >= 0) m.scanDuration.observe(d);

@@ -207,3 +207,20 @@ test('live progress: the Deployment gets the port and the URL of the progress Se
   assert.ok(!offEnv.includes('ELIBADCODE_PROGRESS_URL') && !offEnv.includes('ELIBADCODE_PROGRESS_PORT'));
   assert.ok(!off.some((o) => /-progress$|-tokenreview$/.test(o.metadata.name)));
 });
+
+test('alerts: with the PrometheusRule CRD present, every alert selects on a metric the operator exports, including a surviving backdoor', { skip }, async () => {
+  const rendered = parseAllPlain(
+    execFileSync(helm, ['template', release, chart, '-n', opNs, '--kube-version', '1.36.3', '--api-versions', 'monitoring.coreos.com/v1/PrometheusRule'], { encoding: 'utf8' }),
+  );
+  const rule = rendered.find((o) => o.kind === 'PrometheusRule');
+  assert.ok(rule, 'a PrometheusRule when its API is served');
+  const alerts = new Map<string, string>(rule.spec.groups.flatMap((g: any) => g.rules).map((r: any) => [r.alert, r.expr]));
+  assert.deepEqual([...alerts.keys()].sort(), ['BackdoorDetected', 'BackdoorScanFailed', 'BackdoorSurvivedUnlearning']);
+  assert.match(alerts.get('BackdoorSurvivedUnlearning')!, /elibadcode_scan_eliminations_total\{result="BackdoorSurvived"\}/);
+  const { OperatorMetrics } = await import('../operator/metrics.ts');
+  const exported = new Set((await new OperatorMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
+  for (const [name, expr] of alerts) {
+    for (const metric of expr.match(/\b(elibadcode_[a-z_]+|leader_election_master_status)\b/g) ?? []) assert.ok(exported.has(metric), `${name} uses ${metric}, which the operator does not export`);
+  }
+  assert.equal(parseAllPlain(execFileSync(helm, ['template', release, chart, '-n', opNs, '--kube-version', '1.36.3'], { encoding: 'utf8' })).filter((o) => o.kind === 'PrometheusRule').length, 0, 'none without the CRD');
+});

@@ -113,6 +113,7 @@ test('Job success + worker termination message -> verdict, triggers, metrics, ar
   const m = await httpGet(op.http!.port, '/metrics');
   assert.match(m.body, /elibadcode_scans_finished_total\{verdict="Backdoored"\} [1-9]/);
   assert.match(m.body, /elibadcode_backdoors_detected_total [1-9]/);
+  assert.match(m.body, /elibadcode_scan_eliminations_total\{result="TriggerUnlearned"\} [1-9]/);
   assert.match(m.body, /controller_runtime_reconcile_total\{controller="backdoorscan",result="success"\} \d+/);
   assert.match(m.body, /workqueue_adds_total\{name="backdoorscan",controller="backdoorscan"\} \d+/);
   assert.match(m.body, /elibadcode_scans\{condition="Succeeded"\} [1-9]/);
@@ -143,6 +144,9 @@ test('a cleaned model that still scores as backdoored -> Succeeded, but Eliminat
   assert.match(e.message, /still scores 0\.88 against threshold 0\.82/);
   assert.equal(scan.status.metrics.detectionScoreAfter, 0.88);
   assert.equal(scan.status.artifact.modelUri, 's3://cleaned/codebert-defect', 'what was written is still reported');
+  // What the BackdoorSurvivedUnlearning alert counts.
+  const m = await httpGet(op.http!.port, '/metrics');
+  assert.match(m.body, /elibadcode_scan_eliminations_total\{result="BackdoorSurvived"\} 1\b/);
 });
 
 test('worker failure -> retry with a new attempt Job, then Failed with reason RetriesExhausted', async () => {
