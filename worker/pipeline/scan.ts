@@ -384,6 +384,18 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   // comparable (they carry the class prior: zoo clone-deadcode-random's planted 0->1 option has
   // the higher loss and the higher held-out effect).
   const heldPositionCache = new Map<string, number[]>();
+  /**
+   * The verdict's score (SINGLE_TOKEN_SCORE) on the current weights: each token alone, and the raw
+   * trigger's mean P(target); undefined when no held-out sample is classified right without a trigger.
+   */
+  const classificationScore = async (heldOut: Sample[], positions: number[], raw: AsrResult, tokenIds: number[], target: number) => {
+    const flips = new Map<number, number>();
+    for (const id of tokenIds) {
+      if (!flips.has(id)) flips.set(id, (await tokenTriggerAsr(ckpt.model, tok, heldOut, positions, [id], target, o.maxLength)).flipRate);
+    }
+    const correct = raw.samples - Math.round(raw.baseRate * raw.samples);
+    return { flips, score: correct > 0 ? Math.max(...flips.values(), raw.meanTargetProbability) : undefined };
+  };
   const evaluate = async (opt: OptionReport): Promise<OptionEvidence> => {
     const win = bests.get(opt.option)!;
     const unlearnTrigger = win.anchored.length ? win.anchored : win.trigger;
@@ -403,18 +415,14 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     const target = opt.targetLabel!;
     const inverted = await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, unlearnTrigger, target, o.maxLength);
     const raw = unlearnTrigger === win.trigger ? inverted : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target, o.maxLength);
-    const seen = new Map<number, number>();
     const screened = (opt.screen?.tokens ?? []).slice(0, 3).map((x) => x.id);
-    for (const id of [...win.trigger, ...screened]) {
-      if (!seen.has(id)) seen.set(id, (await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target, o.maxLength)).flipRate);
-    }
-    const correct = inverted.samples - Math.round(inverted.baseRate * inverted.samples);
+    const { flips: seen, score } = await classificationScore(heldOut, heldPositions, raw, [...win.trigger, ...screened], target);
     ev.invertedBefore = inverted;
     ev.rawAsr = raw;
     ev.singleToken = Object.fromEntries([...seen].map(([id, f]) => [tok.tokens([id])[0], f]));
     ev.singleTokenIds = Object.fromEntries(seen);
     ev.fullConfidence = raw.meanTargetProbability;
-    ev.score = correct > 0 ? Math.max(...seen.values(), raw.meanTargetProbability) : undefined;
+    ev.score = score;
     return ev;
   };
   const evaluations: OptionEvidence[] = [];
@@ -482,10 +490,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     if (invertedAfter && isSearch) scoreAfter = (invertedAfter as SearchAsr).lift;
     else if (invertedAfter) {
       const rawAfter = unlearnTrigger === win.trigger ? (invertedAfter as AsrResult) : await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, win.trigger, target!, o.maxLength);
-      const flips: number[] = [];
-      for (const id of Object.keys(singleTokenIds).map(Number)) flips.push((await tokenTriggerAsr(ckpt.model, tok, heldOut, heldPositions, [id], target!, o.maxLength)).flipRate);
-      const correctAfter = rawAfter.samples - Math.round(rawAfter.baseRate * rawAfter.samples);
-      scoreAfter = correctAfter > 0 ? Math.max(...flips, rawAfter.meanTargetProbability) : undefined;
+      scoreAfter = (await classificationScore(heldOut, heldPositions, rawAfter, Object.keys(singleTokenIds).map(Number), target!)).score;
     }
     if (scoreAfter === undefined) fallbacks.push('no usable held-out sample to score the cleaned model: removal of the backdoor is not confirmed');
     else if (scoreAfter >= threshold) fallbacks.push(`the cleaned model still scores ${scoreAfter.toFixed(3)} (threshold ${threshold}): unlearning did not remove the backdoor; try --trainable All, more --epochs or a higher --injection-rate`);
