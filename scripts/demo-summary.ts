@@ -16,7 +16,7 @@ const show = (t?: { tokens?: string[]; text?: string }) => (t?.tokens?.length ? 
 console.log(`verdict                 ${s.verdict}   (detection score ${m.detectionScore?.toFixed(3)} vs threshold ${m.detectionThreshold})`);
 console.log(`victim -> target label  ${s.victimLabel} -> ${s.targetLabel}`);
 console.log(`inverted trigger        ${show(s.triggers?.raw)}`);
-console.log(`anchored trigger        ${show(s.triggers?.anchored)}`);
+console.log(`anchored trigger        ${s.triggers?.anchored?.tokens?.length ? show(s.triggers.anchored) : '(empty: dropping any one token raised the loss by less than beta; the raw trigger is used)'}`);
 console.log(`ASR, inverted trigger   ${pct(m.asrBefore)} -> ${pct(m.asrAfter)}`);
 console.log(`ASR, true trigger       ${pct(m.knownTriggerAsrBefore)} -> ${pct(m.knownTriggerAsrAfter)}   (testo_init, planted by the zoo)`);
 // The flip rate leaves out what a weak classifier gets wrong anyway (report.json has it).
