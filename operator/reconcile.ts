@@ -328,7 +328,7 @@ export class Reconciler {
       // Job watch can hold back for seconds).
       const unseen = jobName(md.name!, Math.max(attempt, 1));
       if (!owned.some((j) => j.metadata?.name === unseen) && this.expectations.pending(md.uid!, unseen, now.getTime())) {
-        await this.deleteJob({ metadata: { name: unseen, namespace: md.namespace, ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: md.name!, uid: md.uid!, controller: true }] } });
+        await this.deleteJobNamed(md.namespace!, unseen, md.uid!);
         attempt = Math.max(attempt, 1);
         outcome.action = 'suspended';
       }
@@ -551,12 +551,16 @@ export class Reconciler {
     events.push({ type: 'Warning', reason, action: 'Fail', note: message });
   }
 
-  private async deleteJob(job: V1Job): Promise<void> {
-    const owner = INDEX_OWNER(job)[0];
-    if (owner) this.expectations.observed(owner, job.metadata!.name!);
+  private deleteJob(job: V1Job): Promise<void> {
+    return this.deleteJobNamed(job.metadata!.namespace!, job.metadata!.name!, INDEX_OWNER(job)[0]);
+  }
+
+  /** Delete a Job (404 is fine) and end the create expectation of its owner, if any. */
+  private async deleteJobNamed(namespace: string, name: string, ownerUid: string | undefined): Promise<void> {
+    if (ownerUid) this.expectations.observed(ownerUid, name);
     this.d.requests?.inc('delete', 'jobs');
     try {
-      await this.d.batch.deleteNamespacedJob({ name: job.metadata!.name!, namespace: job.metadata!.namespace!, propagationPolicy: 'Background' });
+      await this.d.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
