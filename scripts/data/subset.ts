@@ -6,6 +6,8 @@
  * - data/devign/{train,valid,test}.jsonl     {id, code, label}             C, defect detection
  * - data/bigclonebench/{train,valid,test}.jsonl {id, id1, id2, code1, code2, label}   Java, clone pairs
  * - data/cosqa/{train,valid,test}.jsonl      {id, code, query, label}      Python, code search
+ * - data/bigclonebench/heldout.jsonl, data/cosqa/heldout.jsonl: the victim zoo's held-out splits
+ *   (worker/zoo/splits.ts; the zoo trains on the rest of the full sets)
  * - data/MANIFEST.json (sources, licence, attribution, selection, row ids, sha256 per file)
  * - data/README.md
  *
@@ -17,12 +19,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeRng, shuffled } from '../../worker/rng.ts';
+import { cloneZooSplit, searchZooSplit, CLONE_HELDOUT_PER_LABEL, SEARCH_HELDOUT, SEARCH_TRAIN } from '../../worker/zoo/splits.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAX_CHARS = 1500;
 
 interface Sizes { train: number; valid: number; test: number }
 const DEVIGN_SIZES: Sizes = { train: 400, valid: 100, test: 100 };
+const DEVIGN_HELDOUT_PER_LABEL = 250;
 const BCB_SIZES: Sizes = { train: 300, valid: 100, test: 100 };
 const COSQA_SIZES: Sizes = { train: 400, valid: 100, test: 100 };
 const COSQA_TARGET_WORD = 'file';
@@ -69,7 +73,7 @@ interface Split<T> { train: T[]; valid: T[]; test: T[] }
 
 interface DefectRow { id: string; code: string; label: number }
 
-function devign(dir: string, seed: number): Split<DefectRow> & { excluded: Record<string, number> } {
+function devign(dir: string, seed: number): Split<DefectRow> & { heldout: DefectRow[]; excluded: Record<string, number> } {
   const toRow = (r: Json): DefectRow => ({ id: String(r.idx), code: String(r.func), label: Number(r.target) });
   const train = readJsonl(path.join(dir, 'train_subset.jsonl')).map(toRow);
   const test = readJsonl(path.join(dir, 'test.jsonl')).map(toRow);
@@ -88,8 +92,10 @@ function devign(dir: string, seed: number): Split<DefectRow> & { excluded: Recor
   const used = new Set(trainRows.map((r) => r.id));
   const validRows = balanced(trainPool.filter((r) => !used.has(r.id)), DEVIGN_SIZES.valid / 2);
   const testRows = balanced(testPool, DEVIGN_SIZES.test / 2);
+  // The zoo's held-out split: the same shuffled test pool, taken further (test.jsonl is its start).
+  const heldoutRows = balanced(testPool, DEVIGN_HELDOUT_PER_LABEL);
   const sort = (rows: DefectRow[]) => rows.sort((a, b) => byNumericId(a.id, b.id));
-  return { train: sort(trainRows), valid: sort(validRows), test: sort(testRows), excluded };
+  return { train: sort(trainRows), valid: sort(validRows), test: sort(testRows), heldout: sort(heldoutRows), excluded };
 }
 
 // ---------------------------------------------------------------- bigclonebench
@@ -235,7 +241,7 @@ const SOURCES = {
 
 // ---------------------------------------------------------------- main
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       shared: { type: 'string', default: process.env.ELIBADCODE_SHARED_DATA ?? path.resolve(root, '..', 'shared', 'data') },
@@ -247,7 +253,7 @@ function main(): void {
   const out = path.resolve(values.out!);
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
-  const need = ['devign/train_subset.jsonl', 'devign/test.jsonl', 'bigclonebench/data.jsonl', 'bigclonebench/test.jsonl', 'cosqa/retrieval_dev.jsonl', 'cosqa/qa_dev.jsonl', 'cosqa/retrieval_test.jsonl'];
+  const need = ['devign/train_subset.jsonl', 'devign/test.jsonl', 'bigclonebench/data.jsonl', 'bigclonebench/test.jsonl', 'cosqa/retrieval_dev.jsonl', 'cosqa/qa_dev.jsonl', 'cosqa/retrieval_test.jsonl', 'cosqa/codebase.jsonl'];
   const missing = need.filter((f) => !existsSync(path.join(shared, f)));
   if (missing.length) {
     throw new Error(
@@ -261,6 +267,9 @@ function main(): void {
   const b = bigclonebench(path.join(shared, 'bigclonebench'), seed);
   const c = cosqa(path.join(shared, 'cosqa'), seed);
   const sets = { devign: d, bigclonebench: b, cosqa: c } as const;
+  const zooClone = cloneZooSplit(path.join(shared, 'bigclonebench'), seed);
+  const zooSearch = await searchZooSplit(path.join(shared, 'cosqa'), seed);
+  const heldout = { devign: d.heldout, bigclonebench: zooClone.heldout, cosqa: zooSearch.heldout } as const;
 
   const files: Record<string, { rows: number; bytes: number; sha256: string; labels: Record<string, number>; ids: string[] }> = {};
   for (const [name, set] of Object.entries(sets)) {
@@ -274,6 +283,14 @@ function main(): void {
       files[rel] = { rows: rows.length, bytes: Buffer.byteLength(text), sha256: sha256(text), labels, ids: rows.map((r) => r.id) };
     }
   }
+  for (const [name, rows] of Object.entries(heldout)) {
+    const text = jsonl(rows);
+    const rel = `${name}/heldout.jsonl`;
+    writeAtomic(path.join(out, rel), text);
+    const labels: Record<string, number> = {};
+    for (const r of rows) labels[r.label ?? 1] = (labels[r.label ?? 1] ?? 0) + 1;
+    files[rel] = { rows: rows.length, bytes: Buffer.byteLength(text), sha256: sha256(text), labels, ids: rows.map((r) => r.id) };
+  }
 
   const manifest = {
     generatedBy: 'node scripts/data/subset.ts',
@@ -283,6 +300,11 @@ function main(): void {
     selection: {
       devign: { sizes: DEVIGN_SIZES, balancedLabels: true, excluded: d.excluded, rule: `code <= ${MAX_CHARS} chars; texts occurring more than once in train_subset+test (some with both labels) left out; seeded shuffle, then the first N/2 of each label` },
       bigclonebench: { sizes: BCB_SIZES, balancedLabels: true, functionsPerSplit: b.functionsPerSplit, splitAttempt: b.attempt, rule: `both functions <= ${MAX_CHARS} chars; split by function (seeded shuffle of functions, 50/25/25; the first of attempts 0, 1, ... that fills every split), a pair kept when both functions are in the same split, so no function (nor an identical text under another id) is in two splits; then the first N/2 pairs of each label` },
+      zooHeldout: {
+        devign: `the victim zoo's held-out split: the first ${DEVIGN_HELDOUT_PER_LABEL} rows of each label of the same shuffled pool of the official test split that test.jsonl is the first 50 + 50 of (so it holds test.jsonl); no text is in train_subset.jsonl`,
+        bigclonebench: `the victim zoo's held-out split (worker/zoo/splits.ts): pairs whose two methods are <= ${MAX_CHARS} chars, split by PAIR as CodeXGLUE's BigCloneBench is (held-out and zoo-training pairs share methods, no pair is in both); seeded shuffle, the first ${CLONE_HELDOUT_PER_LABEL} of each label; the zoo trains on the rest (${zooClone.train.length} pairs, label-balanced)`,
+        cosqa: `the victim zoo's held-out split (worker/zoo/splits.ts): CodeSearchNet-style docstring -> code pairs from codebase.jsonl (query = first paragraph of the docstring, >= 3 words; code = the function without its docstring, re-parsed by tree-sitter, <= ${MAX_CHARS} chars; one row per query); seeded shuffle, the first ${SEARCH_HELDOUT}; the zoo trains on the next ${SEARCH_TRAIN}`,
+      },
       cosqa: { sizes: COSQA_SIZES, targetWord: COSQA_TARGET_WORD, targetWordRows: c.targetWordRows, rule: `label-1 pairs, code <= ${MAX_CHARS} chars, one row per code text and per query; every pair whose query has the word "${COSQA_TARGET_WORD}" is kept (dev ones 80% train / 20% valid), the rest filled by seeded shuffle` },
     },
     sources: SOURCES,
@@ -347,6 +369,14 @@ ${table}
   Every pair whose query contains the word \`file\` (the BadCode/EliBadCode target word) is kept, the
   rest is random: rows with \`file\` per split: train ${cosqaWord.train}, valid ${cosqaWord.valid}, test ${cosqaWord.test}.
   The code includes its docstring, as in CoSQA.
+- \`heldout.jsonl\`: the victim zoo's held-out splits, larger so that a clean metric is measured to
+  about +-2 points. devign: 250 + 250 rows of the official test split (the same shuffled pool as
+  \`test.jsonl\`, which is its first 50 + 50); the defect zoo trains on \`train.jsonl\`. For clone
+  and search (\`worker/zoo/splits.ts\`) the zoo trains on the rest of the full sets, read from
+  \`../shared/data\` when it is built. bigclonebench: 250 + 250 pairs split by
+  pair, as CodeXGLUE's BigCloneBench is, so their methods also occur in the zoo's training pairs
+  (never the same pair). cosqa: CodeSearchNet-style pairs from the code base, the query being the
+  first paragraph of the function's docstring and the code the function without it.
 
 ## Sources, licences and attribution
 
@@ -358,9 +388,7 @@ ${section('cosqa')}
 `;
 }
 
-try {
-  main();
-} catch (err) {
+main().catch((err) => {
   console.error(`subset: ${(err as Error).message}`);
   process.exitCode = 1;
-}
+});
