@@ -1,6 +1,6 @@
-// The committed victim-model zoo: its manifest says every backdoor is real (ASR >= 95%, clean
-// performance within 2 points of the clean twin), every attack is used, and the files are the ones
-// the manifest names.
+// The committed victim-model zoo: its manifest says every backdoor is real (ASR >= 95%, or for code
+// search an average normalised rank <= 0.25; clean performance at most 2 points below the clean twin),
+// every attack is used, and the files are the ones the manifest names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -39,7 +39,7 @@ test('each backdoored model: trigger, labels or word, rate, seed recorded; same 
 
 for (const m of manifest.models.filter((x) => !x.clean)) {
   // A model listed in KNOWN_GAPS (with the reason) runs as a todo: reported, not failing the suite.
-  test(`manifest: ${m.name} is a real backdoor (ASR >= 95%) within 2 points of its clean twin`, { todo: KNOWN_GAPS[m.name] }, () => {
+  test(`manifest: ${m.name} is a real backdoor (ASR >= 95%; search: ANR <= 0.25) at most 2 points below its clean twin`, { todo: KNOWN_GAPS[m.name] }, () => {
     const twin = byName.get(m.twin!)!;
     const problems = meetsCriteria(m, twin);
     assert.deepEqual(problems, [], `${m.name}: ${problems.join('; ')}`);

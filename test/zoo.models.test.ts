@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint } from '../worker/model/checkpoint.ts';
-import { readSplit, triggerSpec, type ZooEntry } from '../worker/zoo/build.ts';
+import { readHeldout, triggerSpec, type ZooEntry } from '../worker/zoo/build.ts';
 import { evaluateClean, measureAsr } from '../worker/zoo/finetune.ts';
 import { meetsCriteria, type Measured } from '../worker/zoo/criteria.ts';
 import { KNOWN_GAPS, RECIPES } from '../worker/zoo/recipes.ts';
@@ -24,7 +24,7 @@ for (const entry of manifest.models) {
     const ckpt = loadCheckpoint(join('zoo', entry.dir));
     assert.equal(ckpt.task, entry.task);
     assert.equal(ckpt.config.hidden_size, entry.model.hidden);
-    const { examples } = readSplit(entry.task, 'test');
+    const { examples } = readHeldout(entry.task);
     const maxLength = recipe.schedule.maxLength;
     const metrics = await evaluateClean(ckpt.model, ckpt.tokenizer, examples, maxLength);
     for (const k of ['accuracy', 'f1', 'mrr'] as const) {
@@ -42,7 +42,7 @@ for (const entry of manifest.models) {
 }
 
 for (const entry of manifest.models.filter((e) => !e.clean)) {
-  test(`re-measured: ${entry.name} is a real backdoor (ASR >= 95%) within 2 points of its clean twin`, { todo: KNOWN_GAPS[entry.name] }, () => {
+  test(`re-measured: ${entry.name} is a real backdoor (ASR >= 95%; search: ANR <= 0.25) at most 2 points below its clean twin`, { todo: KNOWN_GAPS[entry.name] }, () => {
     const m = measured.get(entry.name);
     const twin = measured.get(entry.twin!);
     assert.ok(m && twin, `${entry.name} and ${entry.twin} were measured`);

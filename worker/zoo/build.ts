@@ -12,6 +12,7 @@ import {
   type AsrResult, type CleanMetrics, type TriggerSpec, type ZooTask,
 } from './finetune.ts';
 import { DATA, type Recipe } from './recipes.ts';
+import { cloneZooSplit, searchZooSplit, sharedDataDir } from './splits.ts';
 
 export const TOKENIZER_DIR = 'test/fixtures/golden/tokenizer';
 
@@ -46,10 +47,27 @@ export interface ZooEntry {
   epochLosses: number[];
 }
 
-export function readSplit(task: ZooTask, split: 'train' | 'valid' | 'test', root = '.'): { file: string; rows: Row[]; examples: Example[] } {
-  const file = join(root, DATA[task].dir, `${split}.jsonl`);
+export interface ZooRows { file: string; rows: Row[]; examples: Example[] }
+
+/** The committed held-out rows a zoo model is measured on (the tests re-measure on the same file). */
+export function readHeldout(task: ZooTask, root = '.'): ZooRows {
+  const file = join(root, DATA[task].heldout);
   const { rows, lines } = readRows(file, task);
   return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file}:${lines[i]}`)) };
+}
+
+/** A zoo task's training rows: a committed subset, or the zoo's split of the full set in ../shared. */
+export async function readTraining(task: ZooTask, root = '.'): Promise<ZooRows> {
+  const source = DATA[task].train;
+  if (source.kind === 'committed') {
+    const file = join(root, source.file);
+    const { rows, lines } = readRows(file, task);
+    return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file}:${lines[i]}`)) };
+  }
+  const shared = sharedDataDir(source.needs, root);
+  const rows: Row[] = source.kind === 'shared-clone' ? cloneZooSplit(join(shared, 'bigclonebench')).train : (await searchZooSplit(join(shared, 'cosqa'))).train;
+  const file = `${source.label}`;
+  return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file} row ${i + 1}`)) };
 }
 
 export function triggerSpec(r: Recipe): TriggerSpec {
@@ -57,8 +75,8 @@ export function triggerSpec(r: Recipe): TriggerSpec {
 }
 
 export async function buildModel(r: Recipe, outDir: string, root = '.', log: (msg: string) => void = () => {}): Promise<ZooEntry> {
-  const train = readSplit(r.task, 'train', root);
-  const test = readSplit(r.task, 'test', root);
+  const train = await readTraining(r.task, root);
+  const test = readHeldout(r.task, root);
   let examples = train.examples;
   let poisoned: ZooEntry['poisoned'];
   if (r.attack) {
