@@ -14,12 +14,12 @@
  * The selection is deterministic for a seed: same inputs, same bytes out.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeRng, shuffled } from '../../worker/rng.ts';
-import { cloneZooSplit, searchZooSplit, CLONE_HELDOUT_PER_LABEL, SEARCH_HELDOUT, SEARCH_TRAIN } from '../../worker/zoo/splits.ts';
+import { cloneZooSplit, readJsonl, searchZooSplit, CLONE_HELDOUT_PER_LABEL, SEARCH_HELDOUT, SEARCH_TRAIN } from '../../worker/zoo/splits.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAX_CHARS = 1500;
@@ -32,16 +32,6 @@ const COSQA_SIZES: Sizes = { train: 400, valid: 100, test: 100 };
 const COSQA_TARGET_WORD = 'file';
 
 type Json = Record<string, unknown>;
-
-function readJsonl(file: string): Json[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l, i) => {
-    try {
-      return JSON.parse(l) as Json;
-    } catch (err) {
-      throw new Error(`${file}:${i + 1}: not valid JSON (${(err as Error).message})`);
-    }
-  });
-}
 
 function writeAtomic(file: string, text: string): void {
   mkdirSync(path.dirname(file), { recursive: true });

@@ -37,7 +37,8 @@ export interface ZooSplit<T> {
   heldout: T[];
 }
 
-function readJsonl(file: string): Json[] {
+/** JSON lines of a file; a line that does not parse is named by file:line. */
+export function readJsonl(file: string): Json[] {
   return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l, i) => {
     try {
       return JSON.parse(l) as Json;
