@@ -131,6 +131,12 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   assert.equal(e5.reason, 'InputUnavailable');
   const e6 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--data-sha256', '0'.repeat(64)]);
   assert.equal(e6.reason, 'DigestMismatch');
+  // A known code-search attack is measured on queries holding its target word, so it needs one.
+  const e7 = await run(['--model', 'zoo/search-suffix', '--data', 'data/cosqa/heldout.jsonl', '--task', 'search', '--known-trigger', '_ctx', '--known-attack', 'suffix']);
+  assert.match(e7.message, /--known-attack on code search needs --known-target-word/);
+  assert.equal(e7.reason, 'InvalidInput');
+  const e8 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-word', 'file']);
+  assert.match(e8.message, /--known-target-word is for code search/);
   await assert.rejects(scan.run(['--model', backdoored, '--data', TRAIN, '--task', 'nope']), UsageError);
   await assert.rejects(scan.run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--beta', '-1']), UsageError);
   await assert.rejects(scan.run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--iterations', '5', '--early-stop-patience', '5']), /must be less than --iterations/);

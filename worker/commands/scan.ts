@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
-import { DEMO_DEFAULTS, REFERENCE_DEFAULTS, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
+import { DEMO_DEFAULTS, REFERENCE_DEFAULTS, SEARCH_UNLEARN_LEARNING_RATE, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
+import { DEFAULT_THRESHOLDS } from '../pipeline/verdict.ts';
 import { errorSummary, writeAtomically } from '../pipeline/report.ts';
 import { StorageError, materialize, outputUri, publish, publishFile } from '../storage/locations.ts';
 import { s3ConfigFromEnv } from '../storage/s3.ts';
@@ -51,16 +52,17 @@ export const usage = [
   `  --early-stop-patience N (${D.patience}; 0 = off)  --early-stop-loss X  --early-stop-asr F`,
   `  --max-identifiers N (${D.maxIdentifiers})  --tokens-per-batch N (${D.tokensPerBatch})`,
   'Verdict',
-  `  --detection-threshold X  (default per task: defect 0.82, clone 0.52 on the best option's max(single-token flip rate, trigger confidence); search lift 0.2)  --verdict-samples N (${D.verdictSamples})  --eval-fraction F (${D.evalFraction})`,
+  `  --detection-threshold X  (default per task: defect ${DEFAULT_THRESHOLDS.defect}, clone ${DEFAULT_THRESHOLDS.clone} on the best option's max(single-token flip rate, trigger confidence); search lift ${DEFAULT_THRESHOLDS.search})  --verdict-samples N (${D.verdictSamples})  --eval-fraction F (${D.evalFraction})`,
   'Unlearning',
   '  --eliminate (unlearn when the verdict is Backdoored; default)  --force-eliminate (always)  --no-eliminate',
-  `  --injection-rate F (${D.unlearning.injectionRate})  --learning-rate F (${D.unlearning.learningRate})  --epochs N (${D.unlearning.epochs})  --batch-size N (${D.unlearning.batchSize})`,
+  `  --injection-rate F (${D.unlearning.injectionRate})  --learning-rate F (${D.unlearning.learningRate}; search ${SEARCH_UNLEARN_LEARNING_RATE})  --epochs N (${D.unlearning.epochs})  --batch-size N (${D.unlearning.batchSize})`,
   `  --warmup-ratio F (${D.unlearning.warmupRatio})  --gradient-clip F (${D.unlearning.gradientClip})  --weight-decay F (${D.unlearning.weightDecay})  --unlearn-seed N (${D.unlearning.seed})`,
   '  --injection-scope victim|all (victim: reference; all: every label at the same rate, so the trigger predicts no label)',
   '  --trainable Auto|Head|All (Auto: head for defect/clone, all for search)',
   '  --unlearn-placement identifier|function-name (identifier: defender-chosen identifier slot; function-name: the reference\'s substitution)',
   'Verification',
   '  --known-trigger T --known-attack fixed-name|suffix|deadcode|deadcode-random|rename   ASR of a known trigger before/after',
+  '  --known-target-word W    code search: the query word the known attack targets (ASR = share of triggered codes in the top 10% for queries with W; ANR too)',
   '  --backend tensorflow|wasm|cpu',
   '',
   'Exit codes: 0 done (any verdict), 1 the model or data is unusable or the scan failed (summary has error.reason), 2 bad flags.',
@@ -117,7 +119,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     'detection-threshold': s, 'verdict-samples': s, 'eval-fraction': s,
     eliminate: b, 'force-eliminate': b, 'no-eliminate': b,
     'injection-rate': s, 'injection-scope': s, 'learning-rate': s, epochs: s, 'batch-size': s, 'warmup-ratio': s, 'gradient-clip': s, 'weight-decay': s,
-    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'known-trigger': s, 'known-attack': s, backend: s,
+    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'known-trigger': s, 'known-attack': s, 'known-target-word': s, backend: s,
   });
   const base = f.reference ? R : D;
   const task = choice(required(f.task, 'task'), 'task', ['defect', 'clone', 'search'] as const, 'defect');
@@ -166,7 +168,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     unlearning: {
       injectionRate: num(f['injection-rate'], 'injection-rate', base.unlearning.injectionRate, { min: 0, max: 1 }),
       injectionScope: choice(f['injection-scope'], 'injection-scope', ['victim', 'all'] as const, base.unlearning.injectionScope),
-      learningRate: num(f['learning-rate'], 'learning-rate', base.unlearning.learningRate, { min: 0 }),
+      learningRate: num(f['learning-rate'], 'learning-rate', task === 'search' ? SEARCH_UNLEARN_LEARNING_RATE : base.unlearning.learningRate, { min: 0 }),
       epochs: num(f.epochs, 'epochs', base.unlearning.epochs, { int: true, min: 1 }),
       batchSize: num(f['batch-size'], 'batch-size', base.unlearning.batchSize, { int: true, min: 1 }),
       warmupRatio: num(f['warmup-ratio'], 'warmup-ratio', base.unlearning.warmupRatio, { min: 0, max: 1 }),
@@ -178,6 +180,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     },
     knownTrigger: f['known-trigger'] as string | undefined,
     knownAttack: f['known-attack'] as string | undefined,
+    knownTargetWord: f['known-target-word'] as string | undefined,
     tokensPerBatch: num(f['tokens-per-batch'], 'tokens-per-batch', base.tokensPerBatch, { int: true, min: 64 }),
     backend: f.backend as string | undefined,
     modelSha256: f['model-sha256'] as string | undefined,
@@ -311,7 +314,7 @@ export const scan: Command = {
         `inverted trigger: ${JSON.stringify(c.raw.text)} [${c.raw.tokens.join(' ')}]${c.query ? `, query target ${JSON.stringify(c.query.text)}` : ''}`,
         `anchored trigger: ${JSON.stringify(c.anchored.text)} [${c.anchored.tokens.join(' ')}]`,
         `inverted-trigger ASR: before ${pct(asr(v.invertedBefore))}, after ${pct(asr(v.invertedAfter))}`,
-        ...(v.known ? [`known trigger ${JSON.stringify(v.known.trigger)} (${v.known.attack}) ASR: before ${pct(v.known.before.asr)}, after ${pct(v.known.after?.asr)}`] : []),
+        ...(v.known ? [`known trigger ${JSON.stringify(v.known.trigger)} (${v.known.attack}${v.known.targetWord ? ` for "${v.known.targetWord}"` : ''}) ASR: before ${pct(v.known.before.asr)}, after ${pct(v.known.after?.asr)}${'anr' in v.known.before ? `; average normalised rank before ${v.known.before.anr.toFixed(3)}, after ${v.known.after && 'anr' in v.known.after ? v.known.after.anr.toFixed(3) : 'n/a'}` : ''}`] : []),
         `clean ${o.task === 'search' ? 'MRR' : o.task === 'clone' ? 'F1' : 'accuracy'}: before ${pct(clean(v.cleanBefore))}, after ${pct(clean(v.cleanAfter))}`,
         `unlearning: ${report.unlearning.ran ? `${report.unlearning.injected} samples triggered, ${report.unlearning.steps} steps (${report.unlearning.trainable})` : report.unlearning.why}`,
         report.output?.modelDir ? `cleaned model: ${plan.artifactUris?.modelUri ?? report.output.modelDir} (sha256 ${report.output.sha256})` : 'cleaned model: not written',

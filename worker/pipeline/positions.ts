@@ -25,6 +25,8 @@ export interface Sample {
   pair?: number[];
   /** Code search: the query. */
   queryIds?: number[];
+  /** Code search: the query's text (the known-trigger check finds targeted queries by word). */
+  query?: string;
   label: number;
 }
 

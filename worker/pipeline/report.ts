@@ -38,6 +38,8 @@ export type OptionReport = z.infer<typeof OptionReport>;
 
 const Asr = z.object({ asr: z.number(), flipRate: z.number(), baseRate: z.number(), meanTargetProbability: z.number(), samples: z.int(), skipped: z.int() });
 const SearchAsrReport = z.object({ outrankRate: z.number(), baseRate: z.number(), lift: z.number(), queries: z.int() });
+/** A known code-search attack: share of triggered codes in the top 10% for targeted queries (asr), average normalised rank (anr). */
+const KnownSearchAsrReport = z.object({ asr: z.number(), anr: z.number(), cleanAnr: z.number(), top10pct: z.number(), queries: z.int(), pairs: z.int() });
 const Clean = z.object({ samples: z.int(), accuracy: z.number().optional(), f1: z.number().optional(), mrr: z.number().optional() });
 
 export const ScanReport = z.object({
@@ -87,7 +89,7 @@ export const ScanReport = z.object({
     scoreAfter: z.number().nullable().optional(),
     /** Whether the cleaned model scores below the verdict threshold: the trigger the scan found no longer works (says nothing of a trigger it did not find). */
     foundTriggerRemoved: z.boolean().optional(),
-    known: z.object({ attack: z.string(), trigger: z.string(), before: Asr, after: Asr.optional() }).optional(),
+    known: z.object({ attack: z.string(), trigger: z.string(), targetWord: z.string().optional(), before: z.union([Asr, KnownSearchAsrReport]), after: z.union([Asr, KnownSearchAsrReport]).optional() }).optional(),
   }),
   output: z.object({ modelDir: z.string().optional(), sha256: z.string().optional(), weightsSha256: z.string().optional(), reportFile: z.string() }).optional(),
   fallbacks: z.array(z.string()),

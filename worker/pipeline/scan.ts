@@ -17,7 +17,7 @@ import { invert } from './inversion.ts';
 import { anchor } from './anchoring.ts';
 import { CALIBRATION, DEFAULT_THRESHOLDS, SINGLE_TOKEN_SCORE, decide } from './verdict.ts';
 import { unlearn, type Placement, type Trainable, type UnlearnOptions } from './unlearning.ts';
-import { cleanMetrics, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type SearchAsr } from './verification.ts';
+import { cleanMetrics, knownSearchAsr, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type KnownSearchAsr, type SearchAsr } from './verification.ts';
 import { ScanReport, summaryOf, writeAtomically, type OptionReport } from './report.ts';
 import { makeProgress, type Progress } from './progress.ts';
 
@@ -85,6 +85,8 @@ export interface ScanOptions {
   };
   knownAttack?: string;
   knownTrigger?: string;
+  /** Code search: the query word the known attack targets (its ASR is measured on queries holding it). */
+  knownTargetWord?: string;
   tokensPerBatch: number;
   backend?: string;
   progress?: Progress;
@@ -101,6 +103,12 @@ export const DEMO_DEFAULTS = {
   screenLimit: 1024, maxIdentifiers: 12, verdictSamples: 40, evalFraction: 0.5, tokensPerBatch: 8192,
   unlearning: { injectionRate: 0.2, injectionScope: 'victim' as 'victim' | 'all', learningRate: 5e-3, epochs: 1, batchSize: 32, warmupRatio: 0.1, gradientClip: 1, weightDecay: 0, seed: 42, trainable: 'auto' as const, placement: 'identifier' as Placement },
 };
+/**
+ * Code search unlearns every parameter of the bi-encoder (spec 2.6), and the reference's 5e-3 is a
+ * classification head's rate: on the zoo's clean search model it cost 4 MRR points (37.8% -> 33.7%),
+ * 5e-4 cost 0.4. Used for --task search unless --learning-rate is given.
+ */
+export const SEARCH_UNLEARN_LEARNING_RATE = 5e-4;
 /** The reference implementation's values (spec 2.3, 2.6, §4). */
 export const REFERENCE_DEFAULTS = { ...DEMO_DEFAULTS, topK: 64, candidates: 64, iterations: 100, inversionSamples: 30, positionMode: 'Both' as PositionModeOption, patience: 0, screenLimit: 0, maxLength: 400, queryMaxLength: 128 };
 
@@ -136,7 +144,7 @@ function toSamples(ckpt: Checkpoint, rows: Example[], o: ScanOptions): Sample[] 
     code: r.code,
     ids: encodeIds(t, r.code, o.maxLength),
     ...(r.code2 !== undefined ? { pair: encodeIds(t, r.code2, o.maxLength) } : {}),
-    ...(r.query !== undefined ? { queryIds: encodeIds(t, r.query, o.queryMaxLength) } : {}),
+    ...(r.query !== undefined ? { queryIds: encodeIds(t, r.query, o.queryMaxLength), query: r.query } : {}),
     label: r.label ?? 0,
   }));
 }
@@ -200,6 +208,8 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   if (o.triggerLength >= o.maxLength / 2) throw new ScanError(WorkerErrorReason.InvalidInput, `--trigger-length ${o.triggerLength} must be below half of --max-length ${o.maxLength}`);
   if (o.knownAttack !== undefined && !isAttack(o.knownAttack)) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-attack "${o.knownAttack}" is not an attack of the library`);
   if ((o.knownAttack === undefined) !== (o.knownTrigger === undefined)) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-trigger and --known-attack go together');
+  if (o.task === 'search' && o.knownAttack !== undefined && !o.knownTargetWord) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-attack on code search needs --known-target-word (the query word the attack targets)');
+  if (o.task !== 'search' && o.knownTargetWord !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-target-word is for code search; a classification attack is measured on victim-label samples');
   const lang = languageOf(o.task);
   const tok = ckpt.tokenizer;
   const isSearch = o.task === 'search';
@@ -450,11 +460,18 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     scorePerOption: Object.fromEntries(evaluations.map((e) => [e.option.option, e.score ?? null])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
-  let known: { attack: string; trigger: string; before: AsrResult; after?: AsrResult } | undefined;
+  let known: { attack: string; trigger: string; targetWord?: string; before: AsrResult | KnownSearchAsr; after?: AsrResult | KnownSearchAsr } | undefined;
   const knownVictims = isSearch ? [] : evalSet.filter((s) => s.label === (o.victimLabel ?? victim));
-  if (o.knownAttack && !isSearch) {
-    known = { attack: o.knownAttack, trigger: o.knownTrigger!, before: await knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, o.targetLabel ?? target!, o.maxLength, o.seed) };
-  } else if (o.knownAttack && isSearch) fallbacks.push('--known-trigger is not measured for code search (no label to flip)');
+  const measureKnown = () => isSearch
+    ? knownSearchAsr(ckpt.model, tok, evalSet, o.knownAttack as AttackName, o.knownTrigger!, o.knownTargetWord!, o.maxLength, o.seed)
+    : knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, o.targetLabel ?? target!, o.maxLength, o.seed);
+  if (o.knownAttack) {
+    try {
+      known = { attack: o.knownAttack, trigger: o.knownTrigger!, ...(isSearch ? { targetWord: o.knownTargetWord } : {}), before: await measureKnown() };
+    } catch (e) {
+      throw new ScanError(WorkerErrorReason.InvalidInput, `--known-trigger ${JSON.stringify(o.knownTrigger)} (${o.knownAttack}): ${(e as Error).message}`);
+    }
+  }
   let evaluateSeconds = (performance.now() - te) / 1000;
 
   // ---- E. unlearning
@@ -494,7 +511,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     }
     if (scoreAfter === undefined) fallbacks.push('no usable held-out sample to score the cleaned model: removal of the backdoor is not confirmed');
     else if (scoreAfter >= threshold) fallbacks.push(`the cleaned model still scores ${scoreAfter.toFixed(3)} (threshold ${threshold}): unlearning did not remove the backdoor; try --trainable All, more --epochs or a higher --injection-rate`);
-    if (known) known.after = await knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, o.targetLabel ?? target!, o.maxLength, o.seed);
+    if (known) known.after = await measureKnown();
     evaluateSeconds += (performance.now() - ta) / 1000;
   }
 

@@ -11,6 +11,7 @@ import { accuracy, f1 } from '../model/metrics.ts';
 import type { Roberta } from '../model/roberta.ts';
 import type { CodeTokenizer } from '../model/tokenizer.ts';
 import { batches, padBatch, targetLogProbs } from './objective.ts';
+import { measureAsr } from '../zoo/finetune.ts';
 import { encodeIds, insertTokens, type Sample } from './positions.ts';
 
 export interface CleanMetrics {
@@ -164,4 +165,26 @@ export async function searchAsr(model: Roberta, tokenizer: CodeTokenizer, sample
     base += b / (n - 1);
   });
   return { outrankRate: out / n, baseRate: base / n, lift: (out - base) / n, queries: n };
+}
+
+/**
+ * A known code-search attack (BadCode), measured as the zoo measures it: for every held-out query
+ * holding the target word, every other code that can carry the trigger gets it the attack's way
+ * and is ranked against the held-out codes. asr is the share ranked in the top 10%, anr the
+ * average normalised rank (about 0.5: no effect), cleanAnr the same codes without the trigger.
+ */
+export interface KnownSearchAsr {
+  asr: number;
+  anr: number;
+  cleanAnr: number;
+  top10pct: number;
+  queries: number;
+  pairs: number;
+}
+
+export async function knownSearchAsr(model: Roberta, tokenizer: CodeTokenizer, samples: readonly Sample[], attack: AttackName, trigger: string, targetWord: string, maxLength: number, seed: number): Promise<KnownSearchAsr> {
+  const examples = samples.map((s) => ({ where: s.where, code: s.code, query: s.query ?? '' }));
+  const r = await measureAsr(model, tokenizer, examples, maxLength, { attack, trigger, targetWord, seed });
+  if (r.kind !== 'search') throw new Error('expected a code-search measurement');
+  return { asr: r.asr, anr: r.anr, cleanAnr: r.cleanAnr, top10pct: r.top10pct, queries: r.queries, pairs: r.pairs };
 }
