@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint } from '../worker/model/checkpoint.ts';
-import { buildModel, readHeldout, triggerSpec, type ZooEntry } from '../worker/zoo/build.ts';
+import { buildModel, checkTrainingData, readHeldout, triggerSpec, type ZooEntry } from '../worker/zoo/build.ts';
 import { evaluateClean, measureAsr } from '../worker/zoo/finetune.ts';
 import { RECIPES } from '../worker/zoo/recipes.ts';
 
@@ -21,6 +21,15 @@ const { values } = parseArgs({
 const outDir = values.out!;
 const only = values.only ? new Set(values.only.split(',')) : undefined;
 for (const n of only ?? []) if (!RECIPES.some((r) => r.name === n)) throw new Error(`--only: no model named ${n}`);
+// Fail before any training when a model's training rows are not at hand (clone and search need ../shared).
+if (!values.remeasure) {
+  try {
+    for (const r of RECIPES) if (!only || only.has(r.name)) checkTrainingData(r.task);
+  } catch (e) {
+    console.error(`zoo: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}
 const backend = await initBackend(values.backend ?? process.env.ELIBADCODE_BACKEND ?? 'wasm');
 const manifestFile = join(outDir, 'MANIFEST.json');
 const previous: ZooEntry[] = (only || values.remeasure) && existsSync(manifestFile) ? JSON.parse(readFileSync(manifestFile, 'utf8')).models : [];

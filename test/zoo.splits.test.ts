@@ -3,7 +3,9 @@
 // training rows, and the docstring -> code pairs are built by the parser, not by guessing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readRows, type CloneRow, type SearchRow } from '../worker/attacks/rows.ts';
 import { initParsers, parsesClean } from '../worker/attacks/parse.ts';
@@ -66,4 +68,12 @@ test('building the zoo without ../shared says what is missing and how to point a
     if (before === undefined) delete process.env.ELIBADCODE_SHARED_DATA;
     else process.env.ELIBADCODE_SHARED_DATA = before;
   }
+});
+
+test('npm run zoo without ../shared stops before training, with that message and exit code 1, and writes nothing', () => {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), 'zoo-noshared-')), 'zoo');
+  const r = spawnSync(process.execPath, ['scripts/zoo.ts', '--out', out, '--only', 'clone-clean'], { encoding: 'utf8', env: { ...process.env, ELIBADCODE_SHARED_DATA: '/nonexistent/shared-data' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^zoo: the full data sets are not at \/nonexistent\/shared-data \(missing bigclonebench\/data\.jsonl/m);
+  assert.equal(existsSync(out), false);
 });

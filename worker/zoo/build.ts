@@ -3,6 +3,7 @@
  * with the attack library (backdoored models), fine-tunes, measures on the held-out test split and
  * writes the checkpoint. Returns the model's manifest entry.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { poisonDataset } from '../attacks/dataset.ts';
 import { readRows, type Row } from '../attacks/rows.ts';
@@ -54,6 +55,14 @@ export function readHeldout(task: ZooTask, root = '.'): ZooRows {
   const file = join(root, DATA[task].heldout);
   const { rows, lines } = readRows(file, task);
   return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file}:${lines[i]}`)) };
+}
+
+/** Throws a clear error, before any training, when a task's training rows are not at hand. */
+export function checkTrainingData(task: ZooTask, root = '.'): void {
+  const source = DATA[task].train;
+  if (source.kind === 'committed') {
+    if (!existsSync(join(root, source.file))) throw new Error(`${join(root, source.file)} is missing (a committed file: is this a full clone?)`);
+  } else sharedDataDir(source.needs, root);
 }
 
 /** A zoo task's training rows: a committed subset, or the zoo's split of the full set in ../shared. */
