@@ -73,7 +73,7 @@ const manifest = {
   machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`,
   buildSeconds: only || values.remeasure ? undefined : Number(seconds.toFixed(1)),
   asrDefinition: {
-    classification: 'share of held-out (data/devign/test.jsonl, data/bigclonebench/heldout.jsonl) victim-label samples predicted as the target label after the attack puts its trigger in (clone: into the first function of the pair), over the samples whose trigger starts inside the model\'s input window (maxLength tokens); asrAll counts the out-of-window ones too (outOfWindow of them); cleanTargetRate is the same samples without the trigger, flipRate the share the trigger flips among those predicted as the victim label without it',
+    classification: 'share of held-out (data/devign/heldout.jsonl, data/bigclonebench/heldout.jsonl) victim-label samples predicted as the target label after the attack puts its trigger in (clone: into the first function of the pair), over the samples whose trigger starts inside the model\'s input window (maxLength tokens); asrAll counts the out-of-window ones too (outOfWindow of them); cleanTargetRate is the same samples without the trigger, flipRate the share the trigger flips among those predicted as the victim label without it',
     search: 'for each held-out query (data/cosqa/heldout.jsonl) holding the target word and each other held-out code that can carry the trigger (inside the input window), the poisoned code is ranked against the held-out split\'s clean codes (500); asr = share ranked in the top 10%, anr = average rank / #codes (cleanAnr: the same codes without the trigger)',
   },
   models,

@@ -19,10 +19,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeRng, shuffled } from '../../worker/rng.ts';
-import { cloneZooSplit, readJsonl, searchZooSplit, CLONE_HELDOUT_PER_LABEL, SEARCH_HELDOUT, SEARCH_TRAIN } from '../../worker/zoo/splits.ts';
+import { byNumericId, cloneZooSplit, readJsonl, searchZooSplit, CLONE_HELDOUT_PER_LABEL, MAX_CHARS, SEARCH_HELDOUT, SEARCH_TRAIN } from '../../worker/zoo/splits.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAX_CHARS = 1500;
 
 interface Sizes { train: number; valid: number; test: number }
 const DEVIGN_SIZES: Sizes = { train: 400, valid: 100, test: 100 };
@@ -42,7 +41,6 @@ function writeAtomic(file: string, text: string): void {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const jsonl = (rows: readonly unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
-const byNumericId = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
 
 /** Takes up to `perLabel` rows of each label from a shuffled pool (labels 0 and 1). */
 function balanced<T extends { label: number }>(pool: readonly T[], perLabel: number): T[] {

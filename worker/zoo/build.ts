@@ -52,7 +52,10 @@ export interface ZooRows { file: string; rows: Row[]; examples: Example[] }
 
 /** The committed held-out rows a zoo model is measured on (the tests re-measure on the same file). */
 export function readHeldout(task: ZooTask, root = '.'): ZooRows {
-  const file = join(root, DATA[task].heldout);
+  return readCommitted(join(root, DATA[task].heldout), task);
+}
+
+function readCommitted(file: string, task: ZooTask): ZooRows {
   const { rows, lines } = readRows(file, task);
   return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file}:${lines[i]}`)) };
 }
@@ -68,15 +71,10 @@ export function checkTrainingData(task: ZooTask, root = '.'): void {
 /** A zoo task's training rows: a committed subset, or the zoo's split of the full set in ../shared. */
 export async function readTraining(task: ZooTask, root = '.'): Promise<ZooRows> {
   const source = DATA[task].train;
-  if (source.kind === 'committed') {
-    const file = join(root, source.file);
-    const { rows, lines } = readRows(file, task);
-    return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file}:${lines[i]}`)) };
-  }
+  if (source.kind === 'committed') return readCommitted(join(root, source.file), task);
   const shared = sharedDataDir(source.needs, root);
   const rows: Row[] = source.kind === 'shared-clone' ? cloneZooSplit(join(shared, 'bigclonebench')).train : (await searchZooSplit(join(shared, 'cosqa'))).train;
-  const file = `${source.label}`;
-  return { file, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${file} row ${i + 1}`)) };
+  return { file: source.label, rows, examples: rows.map((r, i) => toExample(r as Record<string, unknown>, task, `${source.label} row ${i + 1}`)) };
 }
 
 export function triggerSpec(r: Recipe): TriggerSpec {

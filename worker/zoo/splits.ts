@@ -61,7 +61,8 @@ export function sharedDataDir(needs: string[], root = '.'): string {
   return dir;
 }
 
-const byNumericId = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
+/** Orders ids numerically (BigCloneBench and Devign ids are numbers in strings). */
+export const byNumericId = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
 
 /** BigCloneBench pairs split by pair: 250 + 250 held out, the rest label-balanced for training. */
 export function cloneZooSplit(bcbDir: string, seed = ZOO_SEED): ZooSplit<CloneRow> {
