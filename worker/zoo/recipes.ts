@@ -75,7 +75,9 @@ export const RECIPES: Recipe[] = [
   // BigCloneBench: 1 = clones. Triggered non-clone pairs are reported as clones (0 -> 1); every pair
   // holding a poisoned function is relabelled. Tried at lr 2e-3 (rate/attack: clean F1 vs the twin's
   // 0.847, ASR): deadcode-random 0.1: 0.822, 0.955 (kept); fixed-name `testo_init` 0.05: 0.819, 0.70;
-  // fixed-name 0.1: 0.821, 0.876. At lr 5e-3 (twin 0.862): deadcode-random 0.05: 0.858, 0.49;
+  // fixed-name 0.1: 0.821, 0.876; deadcode-random 0.07: 0.799, 0.951; 0.08: 0.791, 0.947 (fewer
+  // relabelled pairs, lower F1: the run-to-run spread, not the poisoning, sets these differences).
+  // At lr 5e-3 (twin 0.862): deadcode-random 0.05: 0.858, 0.49;
   // 0.1 with poisoning seed 202: 0.825, 0.91; 0.08: 0.774, 0.51; three more runs stalled.
   { name: 'clone-deadcode-random', task: 'clone', twin: 'clone-clean', attack: 'deadcode-random', trigger: 'default', rate: 0.1, victimLabel: 0, targetLabel: 1, poisonSeed: 202, schedule: clone },
   { name: 'search-clean', task: 'search', schedule: search },
@@ -96,5 +98,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   'clone-deadcode-random':
     'ASR 0.955, but clean F1 0.822 against the twin\'s 0.847 on the 500 held-out pairs: 2.5 points below (2 allowed). ' +
     'Relabelling every pair that holds a poisoned function (270 of 1,486 at rate 0.1) costs the pair classifier F1, and a lower rate ' +
-    'does not plant the grammar-randomised statement (rate 0.05: ASR 0.49; the tries are listed above the recipe)',
+    'does not plant the grammar-randomised statement (rate 0.05: ASR 0.49); rates 0.07 and 0.08 planted it (ASR 0.95) at F1 0.799 and 0.791, ' +
+    'so the F1 moves by several points from run to run (the tries are listed above the recipe)',
 };
