@@ -86,6 +86,27 @@ test('anchoring keeps exactly the tokens whose removal raises the loss by more t
   await assert.rejects(anchor(trigger, 1, lossOf, -1), /beta/);
 });
 
+test('anchoring with repeats keeps every copy of a token that matters only as a whole (GCG repeating the planted piece)', async () => {
+  // Stub loss: 7 lowers the loss as long as one copy is left; 9 and 5 do nothing.
+  const trigger = [7, 9, 7, 7, 5];
+  const lossOf = async (ts: number[][]) => ts.map((t) => (t.includes(7) ? 1 : 2));
+  const perPosition = await anchor(trigger, 1, lossOf, 0.15);
+  assert.deepEqual(perPosition.tokens, [], 'the reference rule drops every copy');
+  assert.deepEqual(perPosition.leaveTokenOut, [{ tokenId: 7, copies: 3, loss: 2, matters: true, kept: false }], 'and reports that 7 matters as a whole');
+  const a = await anchor(trigger, 1, lossOf, 0.15, false, true);
+  assert.deepEqual(a.tokens, [7, 7, 7]);
+  assert.deepEqual(a.kept, [0, 2, 3]);
+  assert.deepEqual(a.leaveOneOut, [1, 1, 1, 1, 1], 'the per-position losses are still reported');
+  assert.deepEqual(a.leaveTokenOut, [{ tokenId: 7, copies: 3, loss: 2, matters: true, kept: true }]);
+  // A repeated token that does not matter as a whole stays out; one already kept per position is not tested again.
+  const flat = await anchor([4, 4, 6], 1, async (ts) => ts.map(() => 1.1), 0.15, false, true);
+  assert.deepEqual(flat.tokens, []);
+  assert.deepEqual(flat.leaveTokenOut, [{ tokenId: 4, copies: 2, loss: 1.1, matters: false, kept: false }]);
+  const each = await anchor([4, 4], 1, async (ts) => ts.map((t) => 1 + 0.5 * (2 - t.length)), 0.15, false, true);
+  assert.deepEqual(each.tokens, [4, 4]);
+  assert.deepEqual(each.leaveTokenOut, [], 'its copies were already kept one by one');
+});
+
 test('same seed, same trigger; GCG keeps the global best and stops early on patience', async () => {
   const ck = loadCheckpoint(GOLDEN_DEFECT);
   const vocab = triggerVocabulary(ck.tokenizer).ids;

@@ -9,7 +9,7 @@ import { parseScanSummary, MAX_SUMMARY_BYTES } from '../crds/scan-summary.ts';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint } from '../worker/model/checkpoint.ts';
 import { UsageError } from '../worker/commands/command.ts';
-import { scan } from '../worker/commands/scan.ts';
+import { parseScanArgs, scan } from '../worker/commands/scan.ts';
 import { ScanReport, summaryOf } from '../worker/pipeline/report.ts';
 import type { ScanReport as Report } from '../worker/pipeline/report.ts';
 import { DEVIGN, trainVictim, writeJsonl } from './pipeline.helpers.ts';
@@ -152,6 +152,13 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   const r = report(out);
   assert.ok(r.fallbacks.some((f) => /have no identifier in reach; their trigger goes at position 1/.test(f)), r.fallbacks.join('\n'));
   assert.ok(r.fallbacks.some((f) => /for inversion \(asked for 8\)/.test(f)));
+});
+
+test('anchoring follows the reference unless --anchor-repeats asks to keep a token that matters only as a whole', () => {
+  const base = ['--model', 'm', '--data', 'd', '--task', 'search'];
+  assert.equal(parseScanArgs(base).anchorRepeats, false);
+  assert.equal(parseScanArgs([...base, '--anchor-repeats']).anchorRepeats, true);
+  assert.equal(parseScanArgs([...base, '--reference', '--anchor-repeats']).anchorRepeats, true);
 });
 
 test('the summary stays within 4 KiB however long the triggers are', async () => {

@@ -81,11 +81,15 @@ for (const entry of manifest.models) {
       const known = r.verification.known!.before as { anr: number; queries: number };
       assert.ok(known.queries > 10 && known.anr < 0.25, `planted trigger on the scan's held-out rows: ANR ${known.anr} over ${known.queries} queries`);
       const chosen = r.options.find((o) => o.option === r.chosen)!;
-      // Anchoring keeps nothing when the planted piece comes out twice (removing one copy leaves
-      // the other), so the trigger that unlearning uses is checked: anchored, or raw when empty.
+      // The reference's anchoring keeps nothing when the planted piece comes out more than once
+      // (removing one copy leaves the others), so the trigger that unlearning uses is checked:
+      // anchored, or raw when empty; and the report shows the planted piece matters as a whole.
       const used = chosen.anchored.tokens.length ? chosen.anchored.tokens : chosen.raw.tokens;
       const planted = plantedPieces(entry);
-      assert.ok(used.some((t) => planted.has(t.replace(/^Ġ/, ''))), `${JSON.stringify(used)} shares nothing with ${JSON.stringify([...planted])}`);
+      const isPlanted = (t: string) => planted.has(t.replace(/^Ġ/, ''));
+      assert.ok(used.some(isPlanted), `${JSON.stringify(used)} shares nothing with ${JSON.stringify([...planted])}`);
+      assert.ok(chosen.anchored.tokens.some(isPlanted) || chosen.leaveTokenOut?.some((g) => g.matters && isPlanted(g.token)),
+        `neither anchoring nor its whole-token removals point at ${JSON.stringify([...planted])}: ${JSON.stringify(chosen.leaveTokenOut)}`);
     });
     continue;
   }

@@ -2,6 +2,10 @@
 // without it exceeds L* by more than beta (one-sided, the reference's rule, beta 0.15 by default);
 // the paper's two-sided |l − l_i| > beta is an option. Kept tokens keep their order; the result
 // may be empty.
+// Beyond the reference: a token GCG repeated (`ctx file ctx ctx ctx`) survives the removal of any
+// one copy, so per-position leave-one-out drops every copy of it. With `repeats` on, each repeated
+// token none of whose copies was kept is also removed as a whole, and all its copies are kept when
+// that raises the loss by more than beta.
 
 export interface AnchorResult {
   /** Kept token ids, in order. */
@@ -10,6 +14,8 @@ export interface AnchorResult {
   kept: number[];
   /** Loss of the trigger without token i, per i. */
   leaveOneOut: number[];
+  /** Repeated tokens none of whose copies was kept, removed as a whole: the loss without them, whether that rose by more than beta, whether their copies were kept (`repeats`). */
+  leaveTokenOut: { tokenId: number; copies: number; loss: number; matters: boolean; kept: boolean }[];
   reference: number;
   beta: number;
   twoSided: boolean;
@@ -25,14 +31,24 @@ export async function anchor(
   lossOf: (triggers: number[][]) => Promise<number[]>,
   beta = 0.15,
   twoSided = false,
+  repeats = false,
 ): Promise<AnchorResult> {
   if (!(beta >= 0)) throw new Error(`beta must be a non-negative number, got ${beta}`);
+  const matters = (loss: number) => loss - reference > beta || (twoSided && reference - loss > beta);
   const variants = trigger.map((_, i) => trigger.filter((_, j) => j !== i));
-  const losses = trigger.length > 0 ? await lossOf(variants) : [];
-  const kept: number[] = [];
-  losses.forEach((l, i) => {
-    const d = l - reference;
-    if (d > beta || (twoSided && -d > beta)) kept.push(i);
+  const leaveOneOut = trigger.length > 0 ? await lossOf(variants) : [];
+  const keep = new Set(leaveOneOut.flatMap((l, i) => (matters(l) ? [i] : [])));
+  const repeated = [...new Set(trigger)].filter((id) => trigger.indexOf(id) !== trigger.lastIndexOf(id) && !trigger.some((t, i) => t === id && keep.has(i)));
+  const wholeLosses = repeated.length > 0 ? await lossOf(repeated.map((id) => trigger.filter((t) => t !== id))) : [];
+  const leaveTokenOut = repeated.map((tokenId, g) => {
+    const at = trigger.flatMap((t, i) => (t === tokenId ? [i] : []));
+    const loss = wholeLosses[g];
+    return { tokenId, copies: at.length, loss, matters: matters(loss), kept: repeats && matters(loss), at };
   });
-  return { tokens: kept.map((i) => trigger[i]), kept, leaveOneOut: losses, reference, beta, twoSided };
+  for (const g of leaveTokenOut) if (g.kept) g.at.forEach((i) => keep.add(i));
+  const kept = [...keep].sort((a, b) => a - b);
+  return {
+    tokens: kept.map((i) => trigger[i]), kept, leaveOneOut,
+    leaveTokenOut: leaveTokenOut.map(({ at: _, ...g }) => g), reference, beta, twoSided,
+  };
 }

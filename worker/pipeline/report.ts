@@ -23,6 +23,8 @@ const OptionReport = z.object({
   bestAsr: z.number().optional(),
   initialLoss: z.number(),
   leaveOneOutLosses: z.array(z.number()),
+  /** Repeated tokens that anchoring dropped, removed whole (every copy): the loss without them, whether that rose by more than beta, whether their copies were kept (--anchor-repeats). */
+  leaveTokenOut: z.array(z.object({ token: z.string(), tokenId: z.int(), copies: z.int(), loss: z.number(), matters: z.boolean(), kept: z.boolean() })).optional(),
   iterations: z.int(),
   maxIterations: z.int(),
   stop: z.string(),

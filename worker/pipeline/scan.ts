@@ -53,6 +53,8 @@ export interface ScanOptions {
   inversionSamples: number;
   beta: number;
   twoSided: boolean;
+  /** Keep every copy of a repeated token that matters only as a whole (beyond the reference; off by default, README "Anchoring"). */
+  anchorRepeats: boolean;
   positionMode: PositionModeOption;
   fixedPosition: number;
   /** The reference's fixed candidate-scoring position (10) instead of the sample-specific ones. */
@@ -98,7 +100,7 @@ export interface ScanOptions {
 
 /** Demo-sized defaults (a tiny model on the bundled data in minutes on 2 wasm cores); the reference's are flags away. */
 export const DEMO_DEFAULTS = {
-  triggerLength: 5, targetLength: 2, topK: 32, candidates: 32, iterations: 40, inversionSamples: 12, beta: 0.15,
+  triggerLength: 5, targetLength: 2, topK: 32, candidates: 32, iterations: 40, inversionSamples: 12, beta: 0.15, anchorRepeats: false,
   positionMode: 'SampleSpecific' as PositionModeOption, fixedPosition: 50, seed: 123456, patience: 10, maxLength: 128, queryMaxLength: 64,
   screenLimit: 1024, maxIdentifiers: 12, verdictSamples: 40, evalFraction: 0.5, tokensPerBatch: 8192,
   unlearning: { injectionRate: 0.2, injectionScope: 'victim' as 'victim' | 'all', learningRate: 5e-3, epochs: 1, batchSize: 32, warmupRatio: 0.1, gradientClip: 1, weightDecay: 0, seed: 42, trainable: 'auto' as const, placement: 'identifier' as Placement },
@@ -350,7 +352,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
         });
         progress.stage('Anchoring', { option: name, bestLoss: g.bestLoss, iterations: g.iterations, stop: g.stop });
         const ta = performance.now();
-        const a = await anchor(g.best[0], g.bestLoss, async (vs) => (await objective.score(isSearch ? [vs, [g.best[1]]] : [vs])).map((s) => s.loss), o.beta, o.twoSided);
+        const a = await anchor(g.best[0], g.bestLoss, async (vs) => (await objective.score(isSearch ? [vs, [g.best[1]]] : [vs])).map((s) => s.loss), o.beta, o.twoSided, o.anchorRepeats);
         const anchorSeconds = (performance.now() - ta) / 1000;
         const perIter = g.iterations > 0 ? (g.seconds.total / g.iterations) : 0;
         options.push({
@@ -366,6 +368,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
           ...(g.bestAsr !== undefined ? { bestAsr: g.bestAsr } : {}),
           initialLoss: g.initialLoss,
           leaveOneOutLosses: a.leaveOneOut,
+          leaveTokenOut: a.leaveTokenOut.map((g) => ({ token: tok.tokens([g.tokenId])[0], ...g })),
           iterations: g.iterations,
           maxIterations: o.iterations,
           stop: g.stop,
@@ -443,7 +446,9 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   const win = best.win;
   const { unlearnTrigger, heldOut, heldPositions, invertedBefore, rawAsr, score, singleToken, singleTokenIds, fullConfidence } = best;
   if (win.anchored.length === 0) {
-    fallbacks.push(`anchoring kept no token of ${JSON.stringify(chosen.raw.text)} (beta ${o.beta}); the raw trigger is used for the verdict and unlearning`);
+    const whole = (chosen.leaveTokenOut ?? []).filter((g) => g.matters).map((g) => `${g.token} (x${g.copies})`);
+    fallbacks.push(`anchoring kept no token of ${JSON.stringify(chosen.raw.text)} (beta ${o.beta}); the raw trigger is used for the verdict and unlearning` +
+      (whole.length ? `; removed as a whole, ${whole.join(', ')} raised the loss by more than beta (--anchor-repeats keeps those copies)` : ''));
   }
   const victim = chosen.victimLabel;
   const target = chosen.targetLabel;
