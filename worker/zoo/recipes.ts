@@ -76,7 +76,9 @@ export const RECIPES: Recipe[] = [
   // holding a poisoned function is relabelled. Tried at lr 2e-3 (rate/attack: clean F1 vs the twin's
   // 0.847, ASR): deadcode-random 0.1: 0.822, 0.955 (kept); fixed-name `testo_init` 0.05: 0.819, 0.70;
   // fixed-name 0.1: 0.821, 0.876; deadcode-random 0.07: 0.799, 0.951; 0.08: 0.791, 0.947 (fewer
-  // relabelled pairs, lower F1: the run-to-run spread, not the poisoning, sets these differences).
+  // relabelled pairs, yet a lower F1). With training seed 23 instead of 22: twin 0.882 (3.5 above
+  // seed 22's), deadcode-random 0.1: 0.814, 0.939 (6.8 below its twin). So the twin alone moves by
+  // more than the 2 allowed points from seed to seed, and the poisoning costs 2.5 to 6.8.
   // At lr 5e-3 (twin 0.862): deadcode-random 0.05: 0.858, 0.49;
   // 0.1 with poisoning seed 202: 0.825, 0.91; 0.08: 0.774, 0.51; three more runs stalled.
   { name: 'clone-deadcode-random', task: 'clone', twin: 'clone-clean', attack: 'deadcode-random', trigger: 'default', rate: 0.1, victimLabel: 0, targetLabel: 1, poisonSeed: 202, schedule: clone },
@@ -98,6 +100,6 @@ export const KNOWN_GAPS: Record<string, string> = {
   'clone-deadcode-random':
     'ASR 0.955, but clean F1 0.822 against the twin\'s 0.847 on the 500 held-out pairs: 2.5 points below (2 allowed). ' +
     'Relabelling every pair that holds a poisoned function (270 of 1,486 at rate 0.1) costs the pair classifier F1, and a lower rate ' +
-    'does not plant the grammar-randomised statement (rate 0.05: ASR 0.49); rates 0.07 and 0.08 planted it (ASR 0.95) at F1 0.799 and 0.791, ' +
-    'so the F1 moves by several points from run to run (the tries are listed above the recipe)',
+    'does not plant the grammar-randomised statement (rate 0.05: ASR 0.49); rates 0.07 and 0.08 planted it (ASR 0.95) at F1 0.799 and 0.791. ' +
+    'With training seed 23 the twin reads 0.882 and this model 0.814: the clean F1 alone moves 3.5 points from seed to seed (the tries are listed above the recipe)',
 };
