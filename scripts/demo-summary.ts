@@ -16,7 +16,11 @@ const show = (t?: { tokens?: string[]; text?: string }) => (t?.tokens?.length ? 
 console.log(`verdict                 ${s.verdict}   (detection score ${m.detectionScore?.toFixed(3)} vs threshold ${m.detectionThreshold})`);
 console.log(`victim -> target label  ${s.victimLabel} -> ${s.targetLabel}`);
 console.log(`inverted trigger        ${show(s.triggers?.raw)}`);
-console.log(`anchored trigger        ${s.triggers?.anchored?.tokens?.length ? show(s.triggers.anchored) : '(empty: dropping any one token raised the loss by less than beta; the raw trigger is used)'}`);
+// A repeated token that matters only as a whole is in the full report (options[].leaveTokenOut).
+const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { chosen: string; options: { option: string; leaveTokenOut?: { token: string; copies: number; matters: boolean }[] }[] };
+const whole = (report.options.find((o) => o.option === report.chosen)?.leaveTokenOut ?? []).filter((g) => g.matters).map((g) => `${g.token} x${g.copies}`);
+const wholeNote = whole.length ? `; removing every copy of ${whole.join(', ')} does raise it (--anchor-repeats keeps those)` : '';
+console.log(`anchored trigger        ${s.triggers?.anchored?.tokens?.length ? show(s.triggers.anchored) : `(empty: dropping any one token raised the loss by less than beta; the raw trigger is used${wholeNote})`}`);
 console.log(`ASR, inverted trigger   ${pct(m.asrBefore)} -> ${pct(m.asrAfter)}`);
 console.log(`ASR, true trigger       ${pct(m.knownTriggerAsrBefore)} -> ${pct(m.knownTriggerAsrAfter)}   (testo_init, planted by the zoo)`);
 // The flip rate leaves out what a weak classifier gets wrong anyway (report.json has it).
