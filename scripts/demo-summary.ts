@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseScanSummary } from '../crds/scan-summary.ts';
+import { ScanReport, tokensThatMatterWhole } from '../worker/pipeline/report.ts';
 
 const out = process.argv[2];
 const parsed = parseScanSummary(readFileSync(join(out, 'summary.json'), 'utf8'));
@@ -17,8 +18,8 @@ console.log(`verdict                 ${s.verdict}   (detection score ${m.detecti
 console.log(`victim -> target label  ${s.victimLabel} -> ${s.targetLabel}`);
 console.log(`inverted trigger        ${show(s.triggers?.raw)}`);
 // A repeated token that matters only as a whole is in the full report (options[].leaveTokenOut).
-const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { chosen: string; options: { option: string; leaveTokenOut?: { token: string; copies: number; matters: boolean }[] }[] };
-const whole = (report.options.find((o) => o.option === report.chosen)?.leaveTokenOut ?? []).filter((g) => g.matters).map((g) => `${g.token} x${g.copies}`);
+const report = ScanReport.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
+const whole = tokensThatMatterWhole(report.options.find((o) => o.option === report.chosen)!);
 const wholeNote = whole.length ? `; removing every copy of ${whole.join(', ')} does raise it (--anchor-repeats keeps those)` : '';
 console.log(`anchored trigger        ${s.triggers?.anchored?.tokens?.length ? show(s.triggers.anchored) : `(empty: dropping any one token raised the loss by less than beta; the raw trigger is used${wholeNote})`}`);
 console.log(`ASR, inverted trigger   ${pct(m.asrBefore)} -> ${pct(m.asrAfter)}`);

@@ -32,8 +32,8 @@ const DATA: Record<ZooEntry['task'], string[]> = {
 /** Zoo models the scan does not yet find as the acceptance asks, with the reason (run as todos). */
 const SCAN_GAPS: Record<string, string> = {
   'clone-deadcode-random':
-    'the verdict is Backdoored (0.61 against 0.52) but for the wrong option: 1 -> 0, which any clone detector shows (inserting tokens into one ' +
-    'method makes a clone pair look unlike); the planted 0 -> 1 option scores 0.28 (its GCG trigger `log emp emp ht ht` holds `log` of the ' +
+    'the verdict is Backdoored (0.61 against 0.52) but for the wrong option: 1 -> 0, where GCG finds adversarial tokens in a clean clone ' +
+    'detector too (clone-clean 0.47; five random tokens reach 0.13); the planted 0 -> 1 option scores 0.28 (its GCG trigger `log emp emp ht ht` holds `log` of the ' +
     'dead-code logger, but tokens inserted at identifier slots do not reproduce a planted statement in this stronger pair model)',
 };
 

@@ -149,7 +149,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     inversionSamples: num(f['inversion-samples'], 'inversion-samples', base.inversionSamples, { int: true, min: 1 }),
     beta: num(f.beta, 'beta', base.beta, { min: 0 }),
     twoSided: f['two-sided-anchoring'] === true,
-    anchorRepeats: f['anchor-repeats'] === true || base.anchorRepeats,
+    anchorRepeats: f['anchor-repeats'] === true,
     positionMode: choice(f['position-mode'], 'position-mode', ['SampleSpecific', 'Fixed', 'Both'] as const, base.positionMode),
     fixedPosition: num(f['fixed-position'], 'fixed-position', base.fixedPosition, { int: true, min: 1 }),
     legacyEvalPosition: optNum(f['legacy-eval-position'], 'legacy-eval-position', { int: true, min: 1 }),
@@ -310,13 +310,18 @@ export const scan: Command = {
       // Classification: ASR; code search: how often a triggered code outranks the gold one.
       const asr = (x: unknown) => (x && typeof x === 'object' ? ((x as { asr?: number }).asr ?? (x as { outrankRate?: number }).outrankRate) : undefined);
       const clean = (m: typeof v.cleanBefore | undefined) => (m ? m.mrr ?? m.f1 ?? m.accuracy : undefined);
+      const knownLine = (k: NonNullable<typeof v.known>) => {
+        const anr = (x: typeof k.before | undefined) => (x && 'anr' in x ? x.anr.toFixed(3) : 'n/a');
+        const rank = 'anr' in k.before ? `; average normalised rank before ${anr(k.before)}, after ${anr(k.after)}` : '';
+        return `known trigger ${JSON.stringify(k.trigger)} (${k.attack}${k.targetWord ? ` for "${k.targetWord}"` : ''}) ASR: before ${pct(k.before.asr)}, after ${pct(k.after?.asr)}${rank}`;
+      };
       console.log([
         `verdict: ${report.verdict.verdict} (score ${report.verdict.score?.toFixed(3) ?? 'n/a'}, threshold ${report.verdict.threshold})`,
         `option: ${c.option}${c.targetLabel !== undefined ? ` (victim ${c.victimLabel} -> target ${c.targetLabel})` : ''}, best loss ${c.bestLoss.toFixed(4)} after ${c.iterations}/${c.maxIterations} iterations (${c.stop})`,
         `inverted trigger: ${JSON.stringify(c.raw.text)} [${c.raw.tokens.join(' ')}]${c.query ? `, query target ${JSON.stringify(c.query.text)}` : ''}`,
         `anchored trigger: ${JSON.stringify(c.anchored.text)} [${c.anchored.tokens.join(' ')}]`,
         `inverted-trigger ASR: before ${pct(asr(v.invertedBefore))}, after ${pct(asr(v.invertedAfter))}`,
-        ...(v.known ? [`known trigger ${JSON.stringify(v.known.trigger)} (${v.known.attack}${v.known.targetWord ? ` for "${v.known.targetWord}"` : ''}) ASR: before ${pct(v.known.before.asr)}, after ${pct(v.known.after?.asr)}${'anr' in v.known.before ? `; average normalised rank before ${v.known.before.anr.toFixed(3)}, after ${v.known.after && 'anr' in v.known.after ? v.known.after.anr.toFixed(3) : 'n/a'}` : ''}`] : []),
+        ...(v.known ? [knownLine(v.known)] : []),
         `clean ${o.task === 'search' ? 'MRR' : o.task === 'clone' ? 'F1' : 'accuracy'}: before ${pct(clean(v.cleanBefore))}, after ${pct(clean(v.cleanAfter))}`,
         `unlearning: ${report.unlearning.ran ? `${report.unlearning.injected} samples triggered, ${report.unlearning.steps} steps (${report.unlearning.trainable})` : report.unlearning.why}`,
         report.output?.modelDir ? `cleaned model: ${plan.artifactUris?.modelUri ?? report.output.modelDir} (sha256 ${report.output.sha256})` : 'cleaned model: not written',

@@ -3,9 +3,9 @@
 // the paper's two-sided |l − l_i| > beta is an option. Kept tokens keep their order; the result
 // may be empty.
 // Beyond the reference: a token GCG repeated (`ctx file ctx ctx ctx`) survives the removal of any
-// one copy, so per-position leave-one-out drops every copy of it. With `repeats` on, each repeated
-// token none of whose copies was kept is also removed as a whole, and all its copies are kept when
-// that raises the loss by more than beta.
+// one copy, so per-position leave-one-out drops every copy of it. Each repeated token none of whose
+// copies was kept is therefore also removed as a whole and reported; with `repeats` on, all its
+// copies are kept when that raises the loss by more than beta.
 
 export interface AnchorResult {
   /** Kept token ids, in order. */
@@ -38,17 +38,14 @@ export async function anchor(
   const variants = trigger.map((_, i) => trigger.filter((_, j) => j !== i));
   const leaveOneOut = trigger.length > 0 ? await lossOf(variants) : [];
   const keep = new Set(leaveOneOut.flatMap((l, i) => (matters(l) ? [i] : [])));
-  const repeated = [...new Set(trigger)].filter((id) => trigger.indexOf(id) !== trigger.lastIndexOf(id) && !trigger.some((t, i) => t === id && keep.has(i)));
+  const copies = (id: number) => trigger.filter((t) => t === id).length;
+  const keptIds = new Set(trigger.filter((_, i) => keep.has(i)));
+  const repeated = [...new Set(trigger)].filter((id) => copies(id) > 1 && !keptIds.has(id));
   const wholeLosses = repeated.length > 0 ? await lossOf(repeated.map((id) => trigger.filter((t) => t !== id))) : [];
-  const leaveTokenOut = repeated.map((tokenId, g) => {
-    const at = trigger.flatMap((t, i) => (t === tokenId ? [i] : []));
-    const loss = wholeLosses[g];
-    return { tokenId, copies: at.length, loss, matters: matters(loss), kept: repeats && matters(loss), at };
-  });
-  for (const g of leaveTokenOut) if (g.kept) g.at.forEach((i) => keep.add(i));
-  const kept = [...keep].sort((a, b) => a - b);
-  return {
-    tokens: kept.map((i) => trigger[i]), kept, leaveOneOut,
-    leaveTokenOut: leaveTokenOut.map(({ at: _, ...g }) => g), reference, beta, twoSided,
-  };
+  const leaveTokenOut = repeated.map((tokenId, g) => ({
+    tokenId, copies: copies(tokenId), loss: wholeLosses[g], matters: matters(wholeLosses[g]), kept: repeats && matters(wholeLosses[g]),
+  }));
+  const keptWhole = new Set(leaveTokenOut.filter((g) => g.kept).map((g) => g.tokenId));
+  const kept = trigger.flatMap((t, i) => (keep.has(i) || keptWhole.has(t) ? [i] : []));
+  return { tokens: kept.map((i) => trigger[i]), kept, leaveOneOut, leaveTokenOut, reference, beta, twoSided };
 }

@@ -38,6 +38,11 @@ const OptionReport = z.object({
 });
 export type OptionReport = z.infer<typeof OptionReport>;
 
+/** Repeated tokens anchoring dropped although removing all their copies raises the loss by more than beta, as `tok xN`. */
+export function tokensThatMatterWhole(option: Pick<OptionReport, 'leaveTokenOut'>): string[] {
+  return (option.leaveTokenOut ?? []).filter((g) => g.matters).map((g) => `${g.token} x${g.copies}`);
+}
+
 const Asr = z.object({ asr: z.number(), flipRate: z.number(), baseRate: z.number(), meanTargetProbability: z.number(), samples: z.int(), skipped: z.int() });
 const SearchAsrReport = z.object({ outrankRate: z.number(), baseRate: z.number(), lift: z.number(), queries: z.int() });
 /** A known code-search attack: share of triggered codes in the top 10% for targeted queries (asr), average normalised rank (anr). */

@@ -18,7 +18,7 @@ import { anchor } from './anchoring.ts';
 import { CALIBRATION, DEFAULT_THRESHOLDS, SINGLE_TOKEN_SCORE, decide } from './verdict.ts';
 import { unlearn, type Placement, type Trainable, type UnlearnOptions } from './unlearning.ts';
 import { cleanMetrics, knownSearchAsr, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type KnownSearchAsr, type SearchAsr } from './verification.ts';
-import { ScanReport, summaryOf, writeAtomically, type OptionReport } from './report.ts';
+import { ScanReport, summaryOf, tokensThatMatterWhole, writeAtomically, type OptionReport } from './report.ts';
 import { makeProgress, type Progress } from './progress.ts';
 
 
@@ -100,7 +100,7 @@ export interface ScanOptions {
 
 /** Demo-sized defaults (a tiny model on the bundled data in minutes on 2 wasm cores); the reference's are flags away. */
 export const DEMO_DEFAULTS = {
-  triggerLength: 5, targetLength: 2, topK: 32, candidates: 32, iterations: 40, inversionSamples: 12, beta: 0.15, anchorRepeats: false,
+  triggerLength: 5, targetLength: 2, topK: 32, candidates: 32, iterations: 40, inversionSamples: 12, beta: 0.15,
   positionMode: 'SampleSpecific' as PositionModeOption, fixedPosition: 50, seed: 123456, patience: 10, maxLength: 128, queryMaxLength: 64,
   screenLimit: 1024, maxIdentifiers: 12, verdictSamples: 40, evalFraction: 0.5, tokensPerBatch: 8192,
   unlearning: { injectionRate: 0.2, injectionScope: 'victim' as 'victim' | 'all', learningRate: 5e-3, epochs: 1, batchSize: 32, warmupRatio: 0.1, gradientClip: 1, weightDecay: 0, seed: 42, trainable: 'auto' as const, placement: 'identifier' as Placement },
@@ -446,7 +446,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   const win = best.win;
   const { unlearnTrigger, heldOut, heldPositions, invertedBefore, rawAsr, score, singleToken, singleTokenIds, fullConfidence } = best;
   if (win.anchored.length === 0) {
-    const whole = (chosen.leaveTokenOut ?? []).filter((g) => g.matters).map((g) => `${g.token} (x${g.copies})`);
+    const whole = tokensThatMatterWhole(chosen);
     fallbacks.push(`anchoring kept no token of ${JSON.stringify(chosen.raw.text)} (beta ${o.beta}); the raw trigger is used for the verdict and unlearning` +
       (whole.length ? `; removed as a whole, ${whole.join(', ')} raised the loss by more than beta (--anchor-repeats keeps those copies)` : ''));
   }
