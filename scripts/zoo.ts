@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint } from '../worker/model/checkpoint.ts';
 import { buildModel, checkTrainingData, readHeldout, triggerSpec, type ZooEntry } from '../worker/zoo/build.ts';
-import { evaluateClean, measureAsr } from '../worker/zoo/finetune.ts';
+import { evaluateClean } from '../worker/zoo/finetune.ts';
+import { measureAsr } from '../worker/attacks/success.ts';
 import { RECIPES } from '../worker/zoo/recipes.ts';
 
 const { values } = parseArgs({

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint } from '../worker/model/checkpoint.ts';
 import { readHeldout, triggerSpec, type ZooEntry } from '../worker/zoo/build.ts';
-import { evaluateClean, measureAsr } from '../worker/zoo/finetune.ts';
+import { evaluateClean } from '../worker/zoo/finetune.ts';
+import { measureAsr } from '../worker/attacks/success.ts';
 import { meetsCriteria, type Measured } from '../worker/zoo/criteria.ts';
 import { KNOWN_GAPS, RECIPES } from '../worker/zoo/recipes.ts';
 

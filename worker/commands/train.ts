@@ -6,9 +6,10 @@ import { TASK_LANG } from '../attacks/rows.ts';
 import { initBackend } from '../model/backend.ts';
 import { readExamples, type Example } from '../model/tasks.ts';
 import {
-  PRESETS, ZOO_TASKS, checkExamples, evaluateClean, fileSha256, fineTune, measureAsr, writeCheckpoint,
-  type ModelShape, type TriggerSpec, type ZooTask,
+  PRESETS, ZOO_TASKS, checkExamples, evaluateClean, fileSha256, fineTune, writeCheckpoint,
+  type ModelShape, type ZooTask,
 } from '../zoo/finetune.ts';
+import { measureAsr, type TriggerSpec } from '../attacks/success.ts';
 import { TOKENIZER_DIR } from '../zoo/build.ts';
 import { integer, parseFlags, required } from './args.ts';
 import { EXIT, UsageError, type Command } from './command.ts';

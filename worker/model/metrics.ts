@@ -32,3 +32,8 @@ export function argmax(row: ArrayLike<number>): number {
   for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
   return best;
 }
+
+/** Rounds for reports (4 decimals by default). */
+export function round(x: number, digits = 4): number {
+  return Number(x.toFixed(digits));
+}

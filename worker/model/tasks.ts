@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Task } from './config.ts';
 import type { Inputs, Roberta } from './roberta.ts';
 import type { CodeTokenizer } from './tokenizer.ts';
+import { argmax } from './metrics.ts';
 
 export interface Example {
   id?: string;
@@ -105,3 +106,10 @@ export async function embeddings(model: Roberta, tokenizer: CodeTokenizer, texts
 export function maxModelLength(model: Roberta): number {
   return model.config.max_position_embeddings - model.config.pad_token_id - 1;
 }
+
+/** Predicted labels of a classifier. */
+export async function predictLabels(model: Roberta, tokenizer: CodeTokenizer, examples: Example[], maxLength: number): Promise<number[]> {
+  const probs = await classProbabilities(model, tokenizer, examples, maxLength, 32);
+  return probs.map((p) => argmax(p));
+}
+

@@ -11,7 +11,7 @@ import { accuracy, f1 } from '../model/metrics.ts';
 import type { Roberta } from '../model/roberta.ts';
 import type { CodeTokenizer } from '../model/tokenizer.ts';
 import { batches, padBatch, targetLogProbs } from './objective.ts';
-import { measureAsr } from '../zoo/finetune.ts';
+import { measureAsr } from '../attacks/success.ts';
 import { encodeIds, insertTokens, type Sample } from './positions.ts';
 
 export interface CleanMetrics {

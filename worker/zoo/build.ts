@@ -8,10 +8,8 @@ import { join } from 'node:path';
 import { poisonDataset } from '../attacks/dataset.ts';
 import { readRows, type Row } from '../attacks/rows.ts';
 import { toExample, type Example } from '../model/tasks.ts';
-import {
-  PRESETS, evaluateClean, fileSha256, fineTune, measureAsr, writeCheckpoint,
-  type AsrResult, type CleanMetrics, type TriggerSpec, type ZooTask,
-} from './finetune.ts';
+import { PRESETS, evaluateClean, fileSha256, fineTune, writeCheckpoint, type CleanMetrics, type ZooTask } from './finetune.ts';
+import { measureAsr, type AsrResult, type TriggerSpec } from '../attacks/success.ts';
 import { DATA, type Recipe } from './recipes.ts';
 import { cloneZooSplit, searchZooSplit, sharedDataDir } from './splits.ts';
 

@@ -6,7 +6,8 @@
  * (same seed, same clean rows, same schedule), measured on the held-out split of 500 rows. The
  * clean metric is the task's CodeXGLUE one: accuracy (defect), F1 (clone), MRR (search).
  */
-import type { CleanMetrics, AsrResult } from './finetune.ts';
+import type { CleanMetrics } from './finetune.ts';
+import type { AsrResult } from '../attacks/success.ts';
 
 export const MIN_ASR = 0.95;
 export const MAX_CLEAN_DROP = 0.02;
