@@ -116,7 +116,7 @@ export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 export const Task = { defect: 'defect', clone: 'clone', search: 'search' } as const;
 export type Task = (typeof Task)[keyof typeof Task];
 
-export const PositionMode = { Both: 'Both', SampleSpecific: 'SampleSpecific', Fixed: 'Fixed' } as const;
+export const PositionMode = { Both: 'Both', SampleSpecific: 'SampleSpecific', Fixed: 'Fixed', BodyStart: 'BodyStart' } as const;
 export type PositionMode = (typeof PositionMode)[keyof typeof PositionMode];
 
 /** Worker stages reported in `status.progress.stage` (free-form CamelCase is accepted too). */
@@ -318,9 +318,9 @@ export const ScanParameters = immutable(
           '0.15',
         ),
         positionMode: z
-          .enum(['Both', 'SampleSpecific', 'Fixed'])
+          .enum(['Both', 'SampleSpecific', 'Fixed', 'BodyStart'])
           .default('Both')
-          .describe('Where triggers are inserted: SampleSpecific (least-sensitive identifier per sample), Fixed (fixedPosition), or Both, keeping the lower-loss option (reference).'),
+          .describe('Where triggers are inserted: SampleSpecific (least-sensitive identifier per sample), Fixed (fixedPosition), Both (the two, reference), or BodyStart (where a statement can begin in the function body, the slot dead-code attacks use; an extension).'),
         fixedPosition: z.int().min(1).max(1024).default(50).describe('BPE token position used by the Fixed mode (reference: 50).'),
         seed: z.int().min(0).max(2147483647).default(123456).describe('Random seed of trigger initialisation and candidate sampling (reference: 123456).'),
         detectionThreshold: decimal('Detection-score threshold above which the verdict is Backdoored. Omitted: the worker default.', {
@@ -628,7 +628,7 @@ export const BackdoorScanStatus = z
     verdict: z.enum(['Backdoored', 'Clean', 'Unknown']).optional(),
     targetLabel: z.int().min(0).optional(),
     victimLabel: z.int().min(0).optional(),
-    positionMode: z.enum(['SampleSpecific', 'Fixed']).optional().describe('Position mode of the winning scan option.'),
+    positionMode: z.enum(['SampleSpecific', 'Fixed', 'BodyStart']).optional().describe('Position mode of the winning scan option.'),
     triggers: Triggers.optional(),
     metrics: Metrics.optional(),
     artifact: Artifact.optional(),

@@ -58,7 +58,7 @@ export const ScanSummary = z.object({
   verdict: z.enum(['Backdoored', 'Clean', 'Unknown']),
   targetLabel: z.int().min(0).optional(),
   victimLabel: z.int().min(0).optional(),
-  positionMode: z.enum(['SampleSpecific', 'Fixed']).optional(),
+  positionMode: z.enum(['SampleSpecific', 'Fixed', 'BodyStart']).optional(),
   triggers: Triggers.optional(),
   metrics: Metrics.optional(),
   /** Whether unlearning ran and the cleaned model was written. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { initParsers } from '../worker/attacks/parse.ts';
 import { readExamples } from '../worker/model/tasks.ts';
 import { CodeTokenizer } from '../worker/model/tokenizer.ts';
-import { clampPosition, encodeIds, identifierSlots, insertTokens, maskIdentifier, samplePositions } from '../worker/pipeline/positions.ts';
+import { bodyStartIndex, bodyStartPositions, clampPosition, encodeIds, identifierSlots, insertTokens, maskIdentifier, samplePositions } from '../worker/pipeline/positions.ts';
 import { DEVIGN, GOLDEN_DEFECT } from './pipeline.helpers.ts';
 
 await initParsers();
@@ -74,4 +74,24 @@ test('selection picks the identifier whose masking leaves P(target) lowest; no i
   const slot = identifierSlots(tok, code, 'c').find((s) => s.name === 'beta')!;
   assert.equal(choice[0].position, slot.tokenIndex);
   assert.deepEqual(choice[1], { position: 1, how: 'no-identifier' });
+});
+
+test('body start: the trigger goes right after the body\'s `{` (C, Java) or before the first statement (Python), where dead code goes', async () => {
+  const c = 'static int f(int a)\n{\n    return a;\n}\n';
+  const ids = encodeIds(tok, c, 64);
+  const p = bodyStartIndex(tok, c, 'c', 64, 5)!;
+  assert.equal(tok.decode(ids.slice(1, p)), 'static int f(int a)\n{', 'everything up to the brace comes before the slot');
+  const java = 'class A {\n  public A(int x) {\n    super(x);\n    int y = x;\n  }\n}\n';
+  const pj = bodyStartIndex(tok, java, 'java', 64, 5)!;
+  assert.ok(tok.decode(encodeIds(tok, java, 64).slice(1, pj)).endsWith('super(x);'), 'a constructor keeps super(...) first');
+  const py = 'def f(x):\n    """Doc."""\n    return x\n';
+  const pp = bodyStartIndex(tok, py, 'python', 64, 5)!;
+  assert.ok(tok.decode(encodeIds(tok, py, 64).slice(1, pp)).trimEnd().endsWith('"""Doc."""'), 'after the docstring');
+  assert.equal(bodyStartIndex(tok, c, 'c', p + 6, 5), p, 'the trigger fits before the last token');
+  assert.equal(bodyStartIndex(tok, c, 'c', p + 5, 5), undefined, 'a trigger that would not fit is out of reach');
+  const choices = await bodyStartPositions(tok, [
+    { where: 'a', code: c, ids, label: 1 },
+    { where: 'b', code: '((( not code', ids: encodeIds(tok, '((( not code', 64), label: 1 },
+  ], 'c', 64, 5);
+  assert.deepEqual(choices, [{ position: p, how: 'body-start' }, { position: 1, how: 'no-body' }]);
 });

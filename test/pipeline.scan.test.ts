@@ -11,6 +11,7 @@ import { loadCheckpoint } from '../worker/model/checkpoint.ts';
 import { UsageError } from '../worker/commands/command.ts';
 import { parseScanArgs, scan } from '../worker/commands/scan.ts';
 import { ScanReport, summaryOf } from '../worker/pipeline/report.ts';
+import { knownLabels, ScanError } from '../worker/pipeline/scan.ts';
 import type { ScanReport as Report } from '../worker/pipeline/report.ts';
 import { DEVIGN, trainVictim, writeJsonl } from './pipeline.helpers.ts';
 
@@ -45,6 +46,7 @@ test('backdoored model: verdict Backdoored, 1 → 0, a trigger piece recovered, 
   const inverted = r.verification.invertedBefore as { asr: number };
   assert.ok(chosen.raw.tokens.some((t) => pieces.includes(t)) || inverted.asr >= 0.9, `trigger ${chosen.raw.tokens} ASR ${inverted.asr}`);
   assert.ok(r.verification.known!.before.asr > 0.9);
+  assert.deepEqual([r.verification.known!.victimLabel, r.verification.known!.targetLabel, r.verification.known!.direction], [1, 0, 'scan']);
   // Summary: what the operator parses from the termination message.
   const text = readFileSync(summaryFile, 'utf8');
   assert.ok(Buffer.byteLength(text) <= MAX_SUMMARY_BYTES);
@@ -93,6 +95,27 @@ test('forced full unlearning: the trigger goes into both labels at defender-chos
   unlearned = r;
 });
 
+test('BodyStart: triggers are inverted and unlearned where a statement can begin in the function body; a known trigger keeps its given direction', async () => {
+  const out = join(tmp, 'out-body');
+  const args = ['--model', backdoored, '--data', TRAIN, '--eval-data', TEST, '--task', 'defect', '--out', out, '--victim-label', '0', '--target-label', '1',
+    '--position-mode', 'BodyStart', '--force-eliminate', '--unlearn-placement', 'body-start', '--epochs', '1',
+    '--known-trigger', 'testo_init', '--known-attack', 'fixed-name', '--known-target-label', '0', ...SMALL];
+  assert.equal(await scan.run(args), 0);
+  const r = report(out);
+  const [option] = r.options;
+  assert.equal(option.positionMode, 'BodyStart');
+  // Devign signatures are long: at --max-length 48 some bodies start too late for the trigger, and the report says so.
+  const inReach = option.positions.filter((p) => p.how === 'body-start').length;
+  assert.ok(inReach >= 3, JSON.stringify(option.positions));
+  if (inReach < option.positions.length) assert.ok(r.fallbacks.some((f) => /have no function body start in reach/.test(f)), r.fallbacks.join('\n'));
+  for (const p of option.positions.filter((q) => q.how === 'body-start')) assert.ok(p.position > 1 && p.position + 5 < 48);
+  assert.equal(r.unlearning.placement, 'body-start');
+  assert.ok(r.unlearning.injected! > 0);
+  // The scan looked at 0 -> 1; the planted backdoor is 1 -> 0 and is measured that way.
+  assert.deepEqual([r.verification.known!.victimLabel, r.verification.known!.targetLabel, r.verification.known!.direction], [1, 0, 'given']);
+  assert.ok(r.verification.known!.before.asr > 0.9);
+});
+
 let unlearned: Report | undefined;
 test('after unlearning the real trigger\'s ASR is at most 5% (issue 4 acceptance)', { todo: 'not met: the inverted trigger shares no piece with testo_init on these tiny Devign models, so unlearning it only fine-tunes the backdoor away in part (demo, zoo defect-fixed-name, full unlearning 10 epochs: ASR 95.5% -> 25%, flip rate 100% -> 14%; head-only changes nothing). ASR counts every victim sample, and these models call 36-59% of clean victim samples the target anyway' }, () => {
   assert.ok(unlearned && unlearned.verification.known!.after!.asr <= 0.05, `known-trigger ASR after: ${unlearned?.verification.known!.after!.asr}`);
@@ -137,6 +160,9 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   assert.equal(e7.reason, 'InvalidInput');
   const e8 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-word', 'file']);
   assert.match(e8.message, /--known-target-word is for code search/);
+  const e9 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-label', '0']);
+  assert.match(e9.message, /--known-victim-label\/--known-target-label need --known-trigger and --known-attack/);
+  assert.equal(e9.reason, 'InvalidInput');
   await assert.rejects(scan.run(['--model', backdoored, '--data', TRAIN, '--task', 'nope']), UsageError);
   await assert.rejects(scan.run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--beta', '-1']), UsageError);
   await assert.rejects(scan.run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--iterations', '5', '--early-stop-patience', '5']), /must be less than --iterations/);
@@ -159,6 +185,19 @@ test('anchoring follows the reference unless --anchor-repeats asks to keep a tok
   assert.equal(parseScanArgs(base).anchorRepeats, false);
   assert.equal(parseScanArgs([...base, '--anchor-repeats']).anchorRepeats, true);
   assert.equal(parseScanArgs([...base, '--reference', '--anchor-repeats']).anchorRepeats, true);
+});
+
+test('a known trigger is measured in its own direction when given, else in the scan\'s; a binary head fills in the other label', () => {
+  const chosen = { victim: 0, target: 1 };
+  assert.deepEqual(knownLabels({}, 2, chosen), { victimLabel: 0, targetLabel: 1, direction: 'scan' });
+  assert.deepEqual(knownLabels({ victimLabel: 1, targetLabel: 0 }, 2, chosen), { victimLabel: 1, targetLabel: 0, direction: 'scan' });
+  assert.deepEqual(knownLabels({ knownTargetLabel: 0 }, 2, chosen), { victimLabel: 1, targetLabel: 0, direction: 'given' });
+  assert.deepEqual(knownLabels({ knownVictimLabel: 1 }, 2, chosen), { victimLabel: 1, targetLabel: 0, direction: 'given' });
+  assert.throws(() => knownLabels({ knownTargetLabel: 2 }, 2, chosen), (e: Error) => e instanceof ScanError && /--known-target-label 2 does not fit the model's 2-class head/.test(e.message));
+  assert.throws(() => knownLabels({ knownTargetLabel: 1 }, 3, chosen), /a 3-class head needs both --known-victim-label and --known-target-label/);
+  assert.throws(() => knownLabels({ knownVictimLabel: 1, knownTargetLabel: 1 }, 2, chosen), /are both 1; they must differ/);
+  assert.equal(parseScanArgs(['--model', 'm', '--data', 'd', '--task', 'defect', '--known-target-label', '0']).knownTargetLabel, 0);
+  assert.throws(() => parseScanArgs(['--model', 'm', '--data', 'd', '--task', 'defect', '--known-victim-label', '-1']), UsageError);
 });
 
 test('the summary stays within 4 KiB however long the triggers are', async () => {

@@ -60,9 +60,10 @@ export const usage = [
   `  --warmup-ratio F (${D.unlearning.warmupRatio})  --gradient-clip F (${D.unlearning.gradientClip})  --weight-decay F (${D.unlearning.weightDecay})  --unlearn-seed N (${D.unlearning.seed})`,
   '  --injection-scope victim|all (victim: reference; all: every label at the same rate, so the trigger predicts no label)',
   '  --trainable Auto|Head|All (Auto: head for defect/clone, all for search)',
-  '  --unlearn-placement identifier|function-name (identifier: defender-chosen identifier slot; function-name: the reference\'s substitution)',
+  '  --unlearn-placement identifier|body-start|function-name (identifier: a random identifier slot; body-start: the function body\'s start; both defender-chosen; function-name: the reference\'s substitution)',
   'Verification',
   '  --known-trigger T --known-attack fixed-name|suffix|deadcode|deadcode-random|rename   ASR of a known trigger before/after',
+  '  --known-victim-label N --known-target-label N   classification: the known attack\'s direction (a binary head fills in the other; default: the scan\'s direction)',
   '  --known-target-word W    code search: the query word the known attack targets (ASR = share of triggered codes in the top 10% for queries with W; ANR too)',
   '  --backend tensorflow|wasm|cpu',
   '',
@@ -120,7 +121,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     'detection-threshold': s, 'verdict-samples': s, 'eval-fraction': s,
     eliminate: b, 'force-eliminate': b, 'no-eliminate': b,
     'injection-rate': s, 'injection-scope': s, 'learning-rate': s, epochs: s, 'batch-size': s, 'warmup-ratio': s, 'gradient-clip': s, 'weight-decay': s,
-    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'known-trigger': s, 'known-attack': s, 'known-target-word': s, backend: s,
+    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'known-trigger': s, 'known-attack': s, 'known-target-word': s, 'known-victim-label': s, 'known-target-label': s, backend: s,
   });
   const base = f.reference ? R : D;
   const task = choice(required(f.task, 'task'), 'task', ['defect', 'clone', 'search'] as const, 'defect');
@@ -150,7 +151,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     beta: num(f.beta, 'beta', base.beta, { min: 0 }),
     twoSided: f['two-sided-anchoring'] === true,
     anchorRepeats: f['anchor-repeats'] === true,
-    positionMode: choice(f['position-mode'], 'position-mode', ['SampleSpecific', 'Fixed', 'Both'] as const, base.positionMode),
+    positionMode: choice(f['position-mode'], 'position-mode', ['SampleSpecific', 'Fixed', 'BodyStart', 'Both'] as const, base.positionMode),
     fixedPosition: num(f['fixed-position'], 'fixed-position', base.fixedPosition, { int: true, min: 1 }),
     legacyEvalPosition: optNum(f['legacy-eval-position'], 'legacy-eval-position', { int: true, min: 1 }),
     seed: num(f.seed, 'seed', base.seed, { int: true, min: 0 }),
@@ -178,11 +179,13 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
       weightDecay: num(f['weight-decay'], 'weight-decay', base.unlearning.weightDecay, { min: 0, max: 1 }),
       seed: num(f['unlearn-seed'], 'unlearn-seed', base.unlearning.seed, { int: true, min: 0 }),
       trainable: choice(f.trainable, 'trainable', ['auto', 'head', 'all'] as const, 'auto'),
-      placement: choice(f['unlearn-placement'], 'unlearn-placement', ['identifier', 'function-name'] as const, 'identifier'),
+      placement: choice(f['unlearn-placement'], 'unlearn-placement', ['identifier', 'body-start', 'function-name'] as const, 'identifier'),
     },
     knownTrigger: f['known-trigger'] as string | undefined,
     knownAttack: f['known-attack'] as string | undefined,
     knownTargetWord: f['known-target-word'] as string | undefined,
+    knownVictimLabel: optNum(f['known-victim-label'], 'known-victim-label', { int: true, min: 0 }),
+    knownTargetLabel: optNum(f['known-target-label'], 'known-target-label', { int: true, min: 0 }),
     tokensPerBatch: num(f['tokens-per-batch'], 'tokens-per-batch', base.tokensPerBatch, { int: true, min: 64 }),
     backend: f.backend as string | undefined,
     modelSha256: f['model-sha256'] as string | undefined,
@@ -313,7 +316,8 @@ export const scan: Command = {
       const knownLine = (k: NonNullable<typeof v.known>) => {
         const anr = (x: typeof k.before | undefined) => (x && 'anr' in x ? x.anr.toFixed(3) : 'n/a');
         const rank = 'anr' in k.before ? `; average normalised rank before ${anr(k.before)}, after ${anr(k.after)}` : '';
-        return `known trigger ${JSON.stringify(k.trigger)} (${k.attack}${k.targetWord ? ` for "${k.targetWord}"` : ''}) ASR: before ${pct(k.before.asr)}, after ${pct(k.after?.asr)}${rank}`;
+        const direction = k.targetLabel !== undefined ? `, ${k.victimLabel} -> ${k.targetLabel}${k.direction === 'scan' ? ' as scanned' : ''}` : '';
+        return `known trigger ${JSON.stringify(k.trigger)} (${k.attack}${k.targetWord ? ` for "${k.targetWord}"` : ''}${direction}) ASR: before ${pct(k.before.asr)}, after ${pct(k.after?.asr)}${rank}`;
       };
       console.log([
         `verdict: ${report.verdict.verdict} (score ${report.verdict.score?.toFixed(3) ?? 'n/a'}, threshold ${report.verdict.threshold})`,

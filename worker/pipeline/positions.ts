@@ -6,7 +6,7 @@
 // identifier is mapped to the BPE index of its first piece by comparing the pieces of the code
 // with the pieces of the code before the identifier (their common prefix), not by reusing a
 // word index as a token index (spec 3.3).
-import { initParsers, listIdentifiers, parseCode, type Lang } from '../attacks/parse.ts';
+import { initParsers, insertionPoint, listIdentifiers, parseCode, type Lang } from '../attacks/parse.ts';
 import type { CodeTokenizer } from '../model/tokenizer.ts';
 
 export type ScanTask = 'defect' | 'clone' | 'search';
@@ -75,15 +75,49 @@ export function identifierSlots(tokenizer: CodeTokenizer, code: string, lang: La
   if (byName.size === 0) return [];
   const full = tokenizer.pieces(code);
   const slots = [...byName.values()].sort((a, b) => a.start - b.start);
-  for (const s of slots) {
-    let k = commonPrefix(full, tokenizer.pieces(code.slice(0, s.start)));
-    // The prefix alone may end in a piece the full text splits differently (a whitespace run
-    // whose last space joins the identifier, `ĊĠĠĠ` + `Ġname`): step over pieces of the full text
-    // that end before the identifier starts.
-    while (k < full.length - 1 && tokenizer.decode(full.slice(0, k + 1)).length <= s.start) k++;
-    s.tokenIndex = 1 + k;
-  }
+  for (const s of slots) s.tokenIndex = tokenIndexAt(tokenizer, code, full, s.start);
   return slots;
+}
+
+/** Token index (with <s> at 0) of the first BPE piece of `code` that starts at or after string index `at`. */
+function tokenIndexAt(tokenizer: CodeTokenizer, code: string, full: readonly number[], at: number): number {
+  let k = commonPrefix(full, tokenizer.pieces(code.slice(0, at)));
+  // The prefix alone may end in a piece the full text splits differently (a whitespace run whose
+  // last space joins the next word, `ĊĠĠĠ` + `Ġname`): step over pieces of the full text that end
+  // before `at`.
+  while (k < full.length - 1 && tokenizer.decode(full.slice(0, k + 1)).length <= at) k++;
+  return 1 + k;
+}
+
+/**
+ * The body-start slot (an extension beyond the reference's two modes): the token index where a
+ * statement can begin in the first function's body, after the body's `{` (C/Java) or before its
+ * first statement (Python), the place the attack library puts dead code. A trigger spliced in at an
+ * identifier can never read as a statement; here it can. Undefined when the code has no such body
+ * or a trigger of triggerLength tokens put there would not fit before the sequence's last token
+ * (the reference's maxLength/2 clamp is a rule for its identifier positions; a function's
+ * signature often runs past it).
+ */
+export function bodyStartIndex(tokenizer: CodeTokenizer, code: string, lang: Lang, maxLength: number, triggerLength: number): number | undefined {
+  const tree = parseCode(code, lang);
+  let at;
+  try {
+    at = insertionPoint(tree, lang, code);
+  } finally {
+    tree.delete();
+  }
+  if (!at) return undefined;
+  const p = tokenIndexAt(tokenizer, code, tokenizer.pieces(code), at.offset);
+  return p > 0 && p + triggerLength < maxLength ? p : undefined;
+}
+
+/** Body-start positions for every sample; a sample without one gets position 1 (`no-body`). */
+export async function bodyStartPositions(tokenizer: CodeTokenizer, samples: readonly Sample[], lang: Lang, maxLength: number, triggerLength: number): Promise<PositionChoice[]> {
+  await initParsers();
+  return samples.map((s): PositionChoice => {
+    const p = bodyStartIndex(tokenizer, s.code, lang, maxLength, triggerLength);
+    return p === undefined ? { position: 1, how: 'no-body' } : { position: p, how: 'body-start' };
+  });
 }
 
 /** The reference's clamp (spec 3.5): a position past maxLength/2 or at most 0 becomes 1 (just after <s>). */
@@ -118,8 +152,11 @@ export function maskIdentifier(code: string, slot: IdentifierSlot, unk = '<unk>'
 export interface PositionChoice {
   position: number;
   identifier?: string;
-  /** How the position was found: `masking` (spec 2.2), `only-identifier`, `no-identifier` (fallback to 1), `fixed`. */
-  how: 'masking' | 'only-identifier' | 'no-identifier' | 'fixed';
+  /**
+   * How the position was found: `masking` (spec 2.2), `only-identifier`, `no-identifier` (fallback
+   * to 1), `fixed`, `body-start`, `no-body` (fallback to 1).
+   */
+  how: 'masking' | 'only-identifier' | 'no-identifier' | 'fixed' | 'body-start' | 'no-body';
   /** P(target) of the chosen masked variant. */
   targetProbability?: number;
 }

@@ -13,7 +13,7 @@ const OptionReport = z.object({
   option: z.string(),
   victimLabel: z.int().optional(),
   targetLabel: z.int().optional(),
-  positionMode: z.enum(['SampleSpecific', 'Fixed']),
+  positionMode: z.enum(['SampleSpecific', 'Fixed', 'BodyStart']),
   samples: z.int(),
   positions: z.array(z.object({ where: z.string(), position: z.int(), identifier: z.string().optional(), how: z.string() })),
   raw: TriggerReport,
@@ -96,7 +96,11 @@ export const ScanReport = z.object({
     scoreAfter: z.number().nullable().optional(),
     /** Whether the cleaned model scores below the verdict threshold: the trigger the scan found no longer works (says nothing of a trigger it did not find). */
     foundTriggerRemoved: z.boolean().optional(),
-    known: z.object({ attack: z.string(), trigger: z.string(), targetWord: z.string().optional(), before: z.union([Asr, KnownSearchAsrReport]), after: z.union([Asr, KnownSearchAsrReport]).optional() }).optional(),
+    known: z.object({
+      attack: z.string(), trigger: z.string(), targetWord: z.string().optional(),
+      /** Classification: the direction it was measured in, `given` by --known-*-label or the `scan`'s own. */
+      victimLabel: z.int().optional(), targetLabel: z.int().optional(), direction: z.enum(['given', 'scan']).optional(),
+      before: z.union([Asr, KnownSearchAsrReport]), after: z.union([Asr, KnownSearchAsrReport]).optional() }).optional(),
   }),
   output: z.object({ modelDir: z.string().optional(), sha256: z.string().optional(), weightsSha256: z.string().optional(), reportFile: z.string() }).optional(),
   fallbacks: z.array(z.string()),

@@ -11,7 +11,7 @@ import { rng, shuffled } from '../rng.ts';
 import { isAttack, type AttackName } from '../attacks/index.ts';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
 import { triggerVocabulary } from './vocabulary.ts';
-import { encodeIds, languageOf, samplePositions, type PositionChoice, type Sample, type ScanTask } from './positions.ts';
+import { bodyStartPositions, encodeIds, languageOf, samplePositions, type PositionChoice, type Sample, type ScanTask } from './positions.ts';
 import { ClassificationObjective, SearchObjective, targetLogProbs, type Objective } from './objective.ts';
 import { invert } from './inversion.ts';
 import { anchor } from './anchoring.ts';
@@ -32,7 +32,8 @@ export class ScanError extends Error {
   }
 }
 
-export type PositionModeOption = 'Both' | 'SampleSpecific' | 'Fixed';
+export type PositionMode = 'SampleSpecific' | 'Fixed' | 'BodyStart';
+export type PositionModeOption = 'Both' | PositionMode;
 
 export interface ScanOptions {
   task: ScanTask;
@@ -89,6 +90,13 @@ export interface ScanOptions {
   knownTrigger?: string;
   /** Code search: the query word the known attack targets (its ASR is measured on queries holding it). */
   knownTargetWord?: string;
+  /**
+   * Classification: the known attack's direction. Without them the known trigger is measured in the
+   * scan's direction (--victim-label/--target-label, else the chosen option's), which is not the
+   * planted one when the scan picks another option.
+   */
+  knownVictimLabel?: number;
+  knownTargetLabel?: number;
   tokensPerBatch: number;
   backend?: string;
   progress?: Progress;
@@ -149,6 +157,26 @@ function toSamples(ckpt: Checkpoint, rows: Example[], o: ScanOptions): Sample[] 
     ...(r.query !== undefined ? { queryIds: encodeIds(t, r.query, o.queryMaxLength), query: r.query } : {}),
     label: r.label ?? 0,
   }));
+}
+
+/**
+ * The direction a known classification trigger is measured in: the given --known-* labels (a
+ * binary head fills in the other one), else the scan's own direction.
+ */
+export function knownLabels(o: Pick<ScanOptions, 'knownVictimLabel' | 'knownTargetLabel' | 'victimLabel' | 'targetLabel'>, classes: number, chosen: { victim: number; target: number }): { victimLabel: number; targetLabel: number; direction: 'given' | 'scan' } {
+  for (const [flag, v] of [['--known-victim-label', o.knownVictimLabel], ['--known-target-label', o.knownTargetLabel]] as const) {
+    if (v !== undefined && v >= classes) throw new ScanError(WorkerErrorReason.InvalidInput, `${flag} ${v} does not fit the model's ${classes}-class head`);
+  }
+  let victim = o.knownVictimLabel;
+  let target = o.knownTargetLabel;
+  if (victim === undefined && target === undefined) return { victimLabel: o.victimLabel ?? chosen.victim, targetLabel: o.targetLabel ?? chosen.target, direction: 'scan' };
+  if (classes === 2) {
+    victim ??= 1 - target!;
+    target ??= 1 - victim;
+  }
+  if (victim === undefined || target === undefined) throw new ScanError(WorkerErrorReason.InvalidInput, `a ${classes}-class head needs both --known-victim-label and --known-target-label`);
+  if (victim === target) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-victim-label and --known-target-label are both ${victim}; they must differ`);
+  return { victimLabel: victim, targetLabel: target, direction: 'given' };
 }
 
 const asTrigger = (ckpt: Checkpoint, ids: number[]) => ({ tokenIds: ids, tokens: ckpt.tokenizer.tokens(ids), text: ids.length ? ckpt.tokenizer.decode(ids) : '' });
@@ -212,6 +240,8 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   if ((o.knownAttack === undefined) !== (o.knownTrigger === undefined)) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-trigger and --known-attack go together');
   if (o.task === 'search' && o.knownAttack !== undefined && !o.knownTargetWord) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-attack on code search needs --known-target-word (the query word the attack targets)');
   if (o.task !== 'search' && o.knownTargetWord !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-target-word is for code search; a classification attack is measured on victim-label samples');
+  if (o.knownAttack === undefined && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label need --known-trigger and --known-attack');
+  if (o.task === 'search' && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label are for classification; code search has --known-target-word');
   const lang = languageOf(o.task);
   const tok = ckpt.tokenizer;
   const isSearch = o.task === 'search';
@@ -292,7 +322,12 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
 
   // ---- B–D per option
   const scanStart = performance.now();
-  const modes: Array<'SampleSpecific' | 'Fixed'> = o.positionMode === 'Both' ? ['SampleSpecific', 'Fixed'] : [o.positionMode];
+  const modes: PositionMode[] = o.positionMode === 'Both' ? ['SampleSpecific', 'Fixed'] : [o.positionMode];
+  /** Positions of a mode: sample-specific (spec 2.2), the fixed index, or each function body's start. */
+  const positionsIn = async (mode: PositionMode, samples: Sample[], target: number | undefined): Promise<PositionChoice[]> =>
+    mode === 'SampleSpecific' ? positionsFor(samples, target)
+      : mode === 'BodyStart' ? bodyStartPositions(tok, samples, lang, o.maxLength, o.triggerLength)
+        : samples.map(() => ({ position: o.fixedPosition, how: 'fixed' as const }));
   const options: OptionReport[] = [];
   const bests = new Map<string, { trigger: number[]; query?: number[]; anchored: number[]; positions: number[] }>();
   for (const p of pairs) {
@@ -308,7 +343,11 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
         choices = specific;
         const none = choices.filter((c) => c.how === 'no-identifier').length;
         if (none > 0) fallbacks.push(`${name}: ${none} of ${samples.length} inversion samples have no identifier in reach; their trigger goes at position 1 (the reference's clamp)`);
-      } else choices = samples.map(() => ({ position: o.fixedPosition, how: 'fixed' as const }));
+      } else {
+        choices = await positionsIn(mode, samples, p.target);
+        const none = choices.filter((c) => c.how === 'no-body').length;
+        if (none > 0) fallbacks.push(`${name}: ${none} of ${samples.length} inversion samples have no function body start in reach; their trigger goes at position 1`);
+      }
       const positions = choices.map((c) => c.position);
       const positionSeconds = (performance.now() - tp) / 1000;
       const objective: Objective = isSearch
@@ -413,8 +452,9 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     const win = bests.get(opt.option)!;
     const unlearnTrigger = win.anchored.length ? win.anchored : win.trigger;
     const heldOut = (isSearch ? evalSet : evalSet.filter((s) => s.label === opt.victimLabel)).slice(0, o.verdictSamples);
-    const key = `${opt.victimLabel}->${opt.targetLabel}`;
-    if (!heldPositionCache.has(key)) heldPositionCache.set(key, heldOut.length ? (await positionsFor(heldOut, opt.targetLabel)).map((c) => c.position) : []);
+    // Held-out samples get positions of the option's own mode (a Fixed or BodyStart trigger is measured where it was found).
+    const key = `${opt.victimLabel}->${opt.targetLabel} ${opt.positionMode}`;
+    if (!heldPositionCache.has(key)) heldPositionCache.set(key, heldOut.length ? (await positionsIn(opt.positionMode, heldOut, opt.targetLabel)).map((c) => c.position) : []);
     const heldPositions = heldPositionCache.get(key)!;
     const ev: OptionEvidence = { option: opt, win, unlearnTrigger, heldOut, heldPositions, singleTokenIds: {} };
     if (isSearch) {
@@ -465,14 +505,15 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     scorePerOption: Object.fromEntries(evaluations.map((e) => [e.option.option, e.score ?? null])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
-  let known: { attack: string; trigger: string; targetWord?: string; before: AsrResult | KnownSearchAsr; after?: AsrResult | KnownSearchAsr } | undefined;
-  const knownVictims = isSearch ? [] : evalSet.filter((s) => s.label === (o.victimLabel ?? victim));
+  let known: { attack: string; trigger: string; targetWord?: string; victimLabel?: number; targetLabel?: number; direction?: 'given' | 'scan'; before: AsrResult | KnownSearchAsr; after?: AsrResult | KnownSearchAsr } | undefined;
+  const knownDirection = isSearch ? undefined : knownLabels(o, classes, { victim: victim!, target: target! });
+  const knownVictims = knownDirection ? evalSet.filter((s) => s.label === knownDirection.victimLabel) : [];
   const measureKnown = () => isSearch
     ? knownSearchAsr(ckpt.model, tok, evalSet, o.knownAttack as AttackName, o.knownTrigger!, o.knownTargetWord!, o.maxLength, o.seed)
-    : knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, o.targetLabel ?? target!, o.maxLength, o.seed);
+    : knownTriggerAsr(ckpt.model, tok, knownVictims, o.knownAttack as AttackName, o.knownTrigger!, lang, knownDirection!.targetLabel, o.maxLength, o.seed);
   if (o.knownAttack) {
     try {
-      known = { attack: o.knownAttack, trigger: o.knownTrigger!, ...(isSearch ? { targetWord: o.knownTargetWord } : {}), before: await measureKnown() };
+      known = { attack: o.knownAttack, trigger: o.knownTrigger!, ...(isSearch ? { targetWord: o.knownTargetWord } : knownDirection), before: await measureKnown() };
     } catch (e) {
       throw new ScanError(WorkerErrorReason.InvalidInput, `--known-trigger ${JSON.stringify(o.knownTrigger)} (${o.knownAttack}): ${(e as Error).message}`);
     }

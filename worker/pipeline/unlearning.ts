@@ -2,7 +2,8 @@
 // unlearning set get the inverted trigger, keeping their true labels, and the model is fine-tuned
 // briefly (AdamW, linear warm-up and decay, clipping). Placement is the defender's own (spec
 // 3.11): the trigger token ids go in front of the first BPE piece of an identifier chosen at
-// random per sample (tree-sitter), the same kind of slot inversion used. The reference's
+// random per sample (tree-sitter), the same kind of slot inversion used, or at the function
+// body's start (the BodyStart position mode's slot). The reference's
 // function-name substitution (the attack's own placement, re-tokenising the decoded string) is a
 // compatibility option. Head-only training (reference, classification) or all parameters.
 import { initParsers, type Lang } from '../attacks/parse.ts';
@@ -12,9 +13,9 @@ import type { CodeTokenizer } from '../model/tokenizer.ts';
 import { AdamW, contrastiveLoss, nllLoss } from '../model/train.ts';
 import { rng, shuffled } from '../rng.ts';
 import { padBatch } from './objective.ts';
-import { clampPosition, encodeIds, identifierSlots, insertTokens, type Sample } from './positions.ts';
+import { bodyStartIndex, clampPosition, encodeIds, identifierSlots, insertTokens, type Sample } from './positions.ts';
 
-export type Placement = 'identifier' | 'function-name';
+export type Placement = 'identifier' | 'body-start' | 'function-name';
 export type Trainable = 'head' | 'all';
 
 export interface UnlearnOptions {
@@ -81,7 +82,10 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     const pool = [o.trigger, ...(o.extraTriggers ?? [])];
     const trigger = pool.length > 1 ? pool[Math.floor(random() * pool.length)] : o.trigger;
     if (o.placement === 'identifier') ids = injectAtRandomIdentifier(tokenizer, s, trigger, o.lang, o.maxLength, random);
-    else {
+    else if (o.placement === 'body-start') {
+      const p = bodyStartIndex(tokenizer, s.code, o.lang, o.maxLength, trigger.length);
+      if (p !== undefined) ids = insertTokens(s.ids, p, trigger, o.maxLength, tokenizer.sep);
+    } else {
       const out = tryApplyTriggerSync(s.code, o.lang, 'fixed-name', trigger === o.trigger ? text : tokenizer.decode(trigger), makeRng(Math.floor(random() * 2 ** 31)));
       if (out.ok) ids = encodeIds(tokenizer, out.code, o.maxLength);
     }
