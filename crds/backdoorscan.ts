@@ -360,6 +360,14 @@ export const Unlearning = immutable(
         .enum(['Auto', 'Head', 'All'])
         .default('Auto')
         .describe('Parameters fine-tuned: Head (classifier only), All, or Auto (Head for defect/clone, All for search; reference).'),
+      adversary: z
+        .object({
+          step: decimal('Length of each normalised gradient step, in mean embedding-row norms ("0.3").', { gt: 0, max: 100 }, '0.3'),
+          radius: decimal('Largest distance of a trigger row from its starting embedding, in mean embedding-row norms ("3").', { gt: 0, max: 100 }, '3'),
+          steps: z.int().min(1).max(100).default(1).describe('Adversary gradient steps before each training step (1).'),
+        })
+        .optional()
+        .describe('Adversarial unlearning (an extension, defect and clone only): the injected trigger\'s embeddings are re-optimised towards the target label before every training step, within a radius of the inverted trigger, so the model unlearns the neighbourhood of the trigger GCG found. Omitted: the discrete trigger (reference).'),
     })
     .describe('Trigger unlearning (EliBadCode step E), run when spec.eliminate is true.'),
   'spec.unlearning',
@@ -517,6 +525,12 @@ export const BackdoorScanSpec = withRules(
       message: 'spec.labels applies to the defect and clone tasks only',
       fieldPath: '.labels',
       check: (s) => s.task !== 'search' || s.labels === undefined,
+    },
+    {
+      rule: "self.task != 'search' || !has(self.unlearning) || !has(self.unlearning.adversary)",
+      message: 'spec.unlearning.adversary applies to the defect and clone tasks only',
+      fieldPath: '.unlearning.adversary',
+      check: (s) => s.task !== 'search' || s.unlearning?.adversary === undefined,
     },
     {
       rule: '!self.eliminate || has(self.output)',

@@ -148,6 +148,12 @@ export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mo
     opt('--weight-decay', u.weightDecay);
     opt('--unlearn-seed', u.seed);
     opt('--trainable', u.trainable);
+    if (u.adversary) {
+      // Any adversary flag turns it on in the worker; its defaults fill the rest.
+      a.push('--adversary-steps', String(u.adversary.steps));
+      opt('--adversary-step', u.adversary.step);
+      opt('--adversary-radius', u.adversary.radius);
+    }
   } else {
     a.push('--no-eliminate');
   }

@@ -84,6 +84,8 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['unknown task', { ...minimal, task: 'summarize' }, /task/],
   ['victim == target', { ...minimal, labels: { victim: 1, target: 1 } }, /labels\.target: labels\.victim and labels\.target must differ/],
   ['labels on search', { ...minimal, task: 'search', labels: { target: 0 } }, /labels: spec\.labels applies to the defect and clone tasks only/],
+  ['adversary on search', { ...minimal, task: 'search', unlearning: { adversary: {} } }, /unlearning\.adversary: spec\.unlearning\.adversary applies to the defect and clone tasks only/],
+  ['adversary step zero', { ...minimal, unlearning: { adversary: { step: '0' } } }, /unlearning\.adversary\.step: must be a decimal greater than 0 and at most 100/],
   ['eliminate without output', { ...minimal, output: undefined }, /output: spec\.output is required when spec\.eliminate is true/],
   ['beta is a string', { ...minimal, parameters: { beta: 0.15 } }, /parameters\.beta/],
   ['beta out of range', { ...minimal, parameters: { beta: '1000' } }, /parameters\.beta: must be a decimal at least 0 and at most 100/],

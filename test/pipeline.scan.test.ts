@@ -116,6 +116,25 @@ test('BodyStart: triggers are inverted and unlearned where a statement can begin
   assert.ok(r.verification.known!.before.asr > 0.9);
 });
 
+test('adversarial unlearning: the trigger\'s embeddings move towards the target within the radius while the model learns the true labels', async () => {
+  const out = join(tmp, 'out-adversary');
+  const args = ['--model', backdoored, '--data', TRAIN, '--eval-data', TEST, '--task', 'defect', '--out', out, '--victim-label', '1', '--target-label', '0',
+    '--force-eliminate', '--trainable', 'All', '--epochs', '2', '--injection-rate', '0.5', '--adversary-radius', '0.5', '--adversary-steps', '2',
+    '--known-trigger', 'testo_init', '--known-attack', 'fixed-name', ...SMALL];
+  assert.equal(await scan.run(args), 0);
+  const r = report(out);
+  const adversary = r.unlearning.adversary!;
+  assert.deepEqual([adversary.step, adversary.radius, adversary.steps], [0.3, 0.5, 2], 'step from the default, the rest from the flags');
+  assert.ok(adversary.meanShift > 0 && adversary.meanShift <= 0.5 + 1e-4, `moved ${adversary.meanShift} (radius 0.5)`);
+  assert.ok(Number.isFinite(adversary.firstEpochLoss) && Number.isFinite(adversary.lastEpochLoss));
+  assert.ok(r.unlearning.injected! > 0);
+  assert.ok(r.verification.known!.after !== undefined);
+  // Without the flags nothing adversarial runs.
+  assert.equal(parseScanArgs(['--model', 'm', '--data', 'd', '--task', 'defect']).unlearning.adversary, undefined);
+  assert.deepEqual(parseScanArgs(['--model', 'm', '--data', 'd', '--task', 'defect', '--adversarial-unlearning']).unlearning.adversary, { step: 0.3, radius: 3, steps: 1 });
+  assert.throws(() => parseScanArgs(['--model', 'm', '--data', 'd', '--task', 'defect', '--adversary-steps', '0']), UsageError);
+});
+
 let unlearned: Report | undefined;
 test('after unlearning the real trigger\'s ASR is at most 5% (issue 4 acceptance)', { todo: 'not met: the inverted trigger shares no piece with testo_init on these tiny Devign models, so unlearning it only fine-tunes the backdoor away in part (demo, zoo defect-fixed-name, full unlearning 10 epochs: ASR 95.5% -> 25%, flip rate 100% -> 14%; head-only changes nothing). ASR counts every victim sample, and these models call 36-59% of clean victim samples the target anyway' }, () => {
   assert.ok(unlearned && unlearned.verification.known!.after!.asr <= 0.05, `known-trigger ASR after: ${unlearned?.verification.known!.after!.asr}`);
@@ -160,6 +179,10 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   assert.equal(e7.reason, 'InvalidInput');
   const e8 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-word', 'file']);
   assert.match(e8.message, /--known-target-word is for code search/);
+  const e10 = await run(['--model', 'zoo/search-suffix', '--data', 'data/cosqa/heldout.jsonl', '--task', 'search', '--adversarial-unlearning']);
+  assert.match(e10.message, /--adversarial-unlearning is for classification/);
+  const e11 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--adversarial-unlearning', '--unlearn-placement', 'function-name']);
+  assert.match(e11.message, /--adversarial-unlearning needs a defender placement/);
   const e9 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-label', '0']);
   assert.match(e9.message, /--known-victim-label\/--known-target-label need --known-trigger and --known-attack/);
   assert.equal(e9.reason, 'InvalidInput');

@@ -143,6 +143,10 @@ test('job: command `elibadcode scan` with arguments from the spec; pvc:// locati
   const pvc = pod.volumes!.find((v) => v.persistentVolumeClaim)!;
   assert.deepEqual(pvc.persistentVolumeClaim, { claimName: 'datasets', readOnly: true });
   assert.ok(c.volumeMounts!.some((m) => m.mountPath === '/mnt/pvc/datasets' && m.readOnly));
+  assert.ok(!a.some((x) => x.startsWith('--adversary')), 'discrete unlearning unless spec.unlearning.adversary asks');
+  const adv = workerArgs(BackdoorScanSpec.parse({ task: 'defect', model: { uri: 'https://h/m' }, data: { uri: 'https://h/d' }, output: { uri: 's3://out/model' }, unlearning: { trainable: 'All', adversary: { radius: '2' } } }));
+  const advFlag = (f: string) => adv[adv.indexOf(f) + 1];
+  assert.deepEqual([advFlag('--adversary-step'), advFlag('--adversary-radius'), advFlag('--adversary-steps'), advFlag('--trainable')], ['0.3', '2', '1', 'All']);
   const noElim = workerArgs(BackdoorScanSpec.parse({ task: 'search', model: { uri: 'https://h/m' }, data: { uri: 'https://h/d' }, eliminate: false }));
   assert.ok(noElim.includes('--no-eliminate'));
   assert.ok(noElim.includes('--target-length'));

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
 import { DEMO_DEFAULTS, REFERENCE_DEFAULTS, SEARCH_UNLEARN_LEARNING_RATE, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
 import { DEFAULT_THRESHOLDS } from '../pipeline/verdict.ts';
+import { ADVERSARY_DEFAULTS, type Adversary } from '../pipeline/unlearning.ts';
 import { errorSummary, writeAtomically } from '../pipeline/report.ts';
 import { StorageError, materialize, outputUri, publish, publishFile } from '../storage/locations.ts';
 import { s3ConfigFromEnv } from '../storage/s3.ts';
@@ -60,6 +61,8 @@ export const usage = [
   `  --warmup-ratio F (${D.unlearning.warmupRatio})  --gradient-clip F (${D.unlearning.gradientClip})  --weight-decay F (${D.unlearning.weightDecay})  --unlearn-seed N (${D.unlearning.seed})`,
   '  --injection-scope victim|all (victim: reference; all: every label at the same rate, so the trigger predicts no label)',
   '  --trainable Auto|Head|All (Auto: head for defect/clone, all for search)',
+  `  --adversarial-unlearning  re-optimise the trigger's embeddings towards the target before every step (classification; an extension, README)`,
+  `  --adversary-step S (${ADVERSARY_DEFAULTS.step})  --adversary-radius R (${ADVERSARY_DEFAULTS.radius})  --adversary-steps N (${ADVERSARY_DEFAULTS.steps})   sizes in mean embedding-row norms; any of them implies --adversarial-unlearning`,
   '  --unlearn-placement identifier|body-start|function-name (identifier: a random identifier slot; body-start: the function body\'s start; both defender-chosen; function-name: the reference\'s substitution)',
   'Verification',
   '  --known-trigger T --known-attack fixed-name|suffix|deadcode|deadcode-random|rename   ASR of a known trigger before/after',
@@ -69,6 +72,19 @@ export const usage = [
   '',
   'Exit codes: 0 done (any verdict), 1 the model or data is unusable or the scan failed (summary has error.reason), 2 bad flags.',
 ].join('\n');
+
+/** The adversary of --adversarial-unlearning, when asked for (any of its flags turns it on). */
+function adversaryOf(f: Record<string, unknown>): { adversary?: Adversary } {
+  const given = f['adversarial-unlearning'] === true || ['adversary-step', 'adversary-radius', 'adversary-steps'].some((k) => f[k] !== undefined);
+  if (!given) return {};
+  return {
+    adversary: {
+      step: num(f['adversary-step'], 'adversary-step', ADVERSARY_DEFAULTS.step, { min: 0 }),
+      radius: num(f['adversary-radius'], 'adversary-radius', ADVERSARY_DEFAULTS.radius, { min: 0 }),
+      steps: num(f['adversary-steps'], 'adversary-steps', ADVERSARY_DEFAULTS.steps, { int: true, min: 1 }),
+    },
+  };
+}
 
 function num(v: unknown, flag: string, fallback: number, o: { min?: number; max?: number; int?: boolean } = {}): number {
   if (v === undefined) return fallback;
@@ -121,7 +137,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     'detection-threshold': s, 'verdict-samples': s, 'eval-fraction': s,
     eliminate: b, 'force-eliminate': b, 'no-eliminate': b,
     'injection-rate': s, 'injection-scope': s, 'learning-rate': s, epochs: s, 'batch-size': s, 'warmup-ratio': s, 'gradient-clip': s, 'weight-decay': s,
-    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'known-trigger': s, 'known-attack': s, 'known-target-word': s, 'known-victim-label': s, 'known-target-label': s, backend: s,
+    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'adversarial-unlearning': b, 'adversary-step': s, 'adversary-radius': s, 'adversary-steps': s, 'known-trigger': s, 'known-attack': s, 'known-target-word': s, 'known-victim-label': s, 'known-target-label': s, backend: s,
   });
   const base = f.reference ? R : D;
   const task = choice(required(f.task, 'task'), 'task', ['defect', 'clone', 'search'] as const, 'defect');
@@ -180,6 +196,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
       seed: num(f['unlearn-seed'], 'unlearn-seed', base.unlearning.seed, { int: true, min: 0 }),
       trainable: choice(f.trainable, 'trainable', ['auto', 'head', 'all'] as const, 'auto'),
       placement: choice(f['unlearn-placement'], 'unlearn-placement', ['identifier', 'body-start', 'function-name'] as const, 'identifier'),
+      ...adversaryOf(f),
     },
     knownTrigger: f['known-trigger'] as string | undefined,
     knownAttack: f['known-attack'] as string | undefined,

@@ -116,13 +116,13 @@ function topKIndices(grad: tf.Tensor2D, rowsT: tf.Tensor2D, k: number): number[]
 }
 
 /** Inputs embeddings with the trigger rows replaced by `e` ([n, H]) at the given (row, column) slots. */
-function splice(base: tf.Tensor3D, keep: tf.Tensor3D, select: tf.Tensor2D, e: tf.Tensor2D): tf.Tensor3D {
+export function splice(base: tf.Tensor3D, keep: tf.Tensor3D, select: tf.Tensor2D, e: tf.Tensor2D): tf.Tensor3D {
   const [B, W, H] = base.shape;
   return tf.add(tf.mul(base, keep), tf.reshape(tf.matMul(select, e), [B, W, H])) as tf.Tensor3D;
 }
 
-/** Selection matrix [B·W, n] and keep mask [B, W, 1] for triggers of length n starting at starts[b]. */
-function selection(B: number, W: number, n: number, starts: number[]): { select: tf.Tensor2D; keep: tf.Tensor3D } {
+/** Selection matrix [B·W, n] and keep mask [B, W, 1] for triggers of length n starting at starts[b] (a start ≥ W selects nothing in that row). */
+export function selection(B: number, W: number, n: number, starts: number[]): { select: tf.Tensor2D; keep: tf.Tensor3D } {
   const sel = new Float32Array(B * W * n);
   const keep = new Float32Array(B * W).fill(1);
   starts.forEach((s, b) => {

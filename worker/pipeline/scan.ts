@@ -82,7 +82,7 @@ export interface ScanOptions {
   evalFraction: number;
   eliminate: 'auto' | 'always' | 'never';
   /** The unlearning settings of UnlearnOptions, with `trainable: 'auto'` resolved per task at run time. */
-  unlearning: Pick<UnlearnOptions, 'injectionRate' | 'learningRate' | 'epochs' | 'batchSize' | 'warmupRatio' | 'gradientClip' | 'weightDecay' | 'seed' | 'placement'> & {
+  unlearning: Pick<UnlearnOptions, 'injectionRate' | 'learningRate' | 'epochs' | 'batchSize' | 'warmupRatio' | 'gradientClip' | 'weightDecay' | 'seed' | 'placement' | 'adversary'> & {
     injectionScope: NonNullable<UnlearnOptions['injectionScope']>;
     trainable: 'auto' | Trainable;
   };
@@ -239,6 +239,8 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   if (o.knownAttack !== undefined && !isAttack(o.knownAttack)) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-attack "${o.knownAttack}" is not an attack of the library`);
   if ((o.knownAttack === undefined) !== (o.knownTrigger === undefined)) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-trigger and --known-attack go together');
   if (o.task === 'search' && o.knownAttack !== undefined && !o.knownTargetWord) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-attack on code search needs --known-target-word (the query word the attack targets)');
+  if (o.unlearning.adversary && o.task === 'search') throw new ScanError(WorkerErrorReason.InvalidInput, '--adversarial-unlearning is for classification (defect, clone); code search unlearns the discrete trigger');
+  if (o.unlearning.adversary && o.unlearning.placement === 'function-name') throw new ScanError(WorkerErrorReason.InvalidInput, '--adversarial-unlearning needs a defender placement (--unlearn-placement identifier or body-start): function-name substitution re-tokenises the trigger');
   if (o.task !== 'search' && o.knownTargetWord !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-target-word is for code search; a classification attack is measured on victim-label samples');
   if (o.knownAttack === undefined && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label need --known-trigger and --known-attack');
   if (o.task === 'search' && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label are for classification; code search has --known-target-word');
@@ -537,8 +539,12 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     // GCG's raw trigger may reach a low loss without them (zoo defect-fixed-name: `est`).
     const strong = Object.entries(singleTokenIds).filter(([, f]) => f >= threshold).map(([id]) => [Number(id)]).filter((t) => !unlearnTrigger.includes(t[0]));
     if (strong.length) fallbacks.push(`unlearning also uses the single tokens ${JSON.stringify(tok.tokens(strong.map((t) => t[0])))} (each flips ≥ ${threshold} of held-out samples alone)`);
-    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: unlearnTrigger, extraTriggers: strong, victimLabel: victim, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
-    unlearning = { ran: true, why, trigger: asTrigger(ckpt, unlearnTrigger), ...u, meanLoss: Number.isFinite(u.meanLoss) ? u.meanLoss : null, finalLoss: Number.isFinite(u.finalLoss) ? u.finalLoss : null };
+    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: unlearnTrigger, extraTriggers: strong, victimLabel: victim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
+    const finite = (x: number) => (Number.isFinite(x) ? x : null);
+    unlearning = {
+      ran: true, why, trigger: asTrigger(ckpt, unlearnTrigger), ...u, meanLoss: finite(u.meanLoss), finalLoss: finite(u.finalLoss),
+      ...(u.adversary ? { adversary: { ...u.adversary, firstEpochLoss: finite(u.adversary.firstEpochLoss), lastEpochLoss: finite(u.adversary.lastEpochLoss) } } : {}),
+    };
     if (u.injected === 0) fallbacks.push(`unlearning injected the trigger into no sample (${u.skipped} victim samples could not carry it)`);
     eliminateSeconds = (performance.now() - tu) / 1000;
     const ta = performance.now();

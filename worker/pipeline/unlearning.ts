@@ -6,20 +6,46 @@
 // body's start (the BodyStart position mode's slot). The reference's
 // function-name substitution (the attack's own placement, re-tokenising the decoded string) is a
 // compatibility option. Head-only training (reference, classification) or all parameters.
+//
+// Adversarial unlearning (an extension, classification): the injected trigger becomes a continuous
+// one. Its embedding rows start as the inverted trigger's and, before every training step, take
+// normalised gradient steps towards the target label on that batch's triggered rows, projected
+// back into a ball around where they started; the model then learns the true labels with that
+// trigger in place. The inverted trigger is one point of the backdoor's neighbourhood; the
+// adversary keeps finding the nearby points the model still answers, so more of the backdoor
+// is unlearnt than the one trigger GCG happened to reach.
+import * as tf from '@tensorflow/tfjs';
 import { initParsers, type Lang } from '../attacks/parse.ts';
 import { tryApplyTriggerSync, makeRng } from '../attacks/index.ts';
 import type { Roberta } from '../model/roberta.ts';
 import type { CodeTokenizer } from '../model/tokenizer.ts';
 import { AdamW, contrastiveLoss, nllLoss } from '../model/train.ts';
 import { rng, shuffled } from '../rng.ts';
-import { padBatch } from './objective.ts';
+import { padBatch, selection, splice } from './objective.ts';
 import { bodyStartIndex, clampPosition, encodeIds, identifierSlots, insertTokens, type Sample } from './positions.ts';
 
 export type Placement = 'identifier' | 'body-start' | 'function-name';
+
+/** The adversary of adversarial unlearning; sizes are in units of the mean embedding-row norm. */
+export interface Adversary {
+  /** Length of each normalised gradient step. */
+  step: number;
+  /** Largest distance of each trigger row from its starting embedding. */
+  radius: number;
+  /** Gradient steps before each training step. */
+  steps: number;
+}
 export type Trainable = 'head' | 'all';
+
+/** Default adversary (README "Adversarial unlearning": measured on the zoo's defect models). */
+export const ADVERSARY_DEFAULTS: Adversary = { step: 0.3, radius: 3, steps: 1 };
 
 export interface UnlearnOptions {
   trigger: number[];
+  /** Adversarial unlearning (classification): the trigger's embeddings are re-optimised towards targetLabel throughout. */
+  adversary?: Adversary;
+  /** The label the backdoor answers (the adversary's aim). */
+  targetLabel?: number;
   /** Further triggers (e.g. single tokens that flip held-out samples alone); each triggered sample gets one of trigger/extra at random. */
   extraTriggers?: number[][];
   /** Query-side target (search): inserted after the query's <s> of triggered rows. Unused by default. */
@@ -57,16 +83,21 @@ export interface UnlearnResult {
   placement: Placement;
   meanLoss: number;
   finalLoss: number;
+  /**
+   * Adversarial unlearning: the adversary's −log P(target) on triggered rows after its steps, mean
+   * over the first and the last epoch (rising: the model resists the neighbourhood it is shown).
+   */
+  adversary?: Adversary & { firstEpochLoss: number; lastEpochLoss: number; meanShift: number };
   seconds: number;
 }
 
-/** Token ids of a sample with the trigger at a random identifier slot (defender placement), or undefined. */
-export function injectAtRandomIdentifier(tokenizer: CodeTokenizer, s: Sample, trigger: number[], lang: Lang, maxLength: number, random: () => number): number[] | undefined {
+/** A random identifier slot of the sample in reach (defender placement), or undefined. */
+function randomIdentifierSlot(tokenizer: CodeTokenizer, s: Sample, lang: Lang, maxLength: number, random: () => number): number | undefined {
   const slots = identifierSlots(tokenizer, s.code, lang).filter((x) => x.tokenIndex > 0 && x.tokenIndex <= maxLength / 2);
   if (slots.length === 0) return undefined;
-  const slot = slots[Math.floor(random() * slots.length)];
-  return insertTokens(s.ids, clampPosition(slot.tokenIndex, maxLength), trigger, maxLength, tokenizer.sep);
+  return clampPosition(slots[Math.floor(random() * slots.length)].tokenIndex, maxLength);
 }
+
 
 export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: readonly Sample[], o: UnlearnOptions): Promise<UnlearnResult> {
   const t0 = performance.now();
@@ -75,26 +106,42 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
   const text = tokenizer.decode(o.trigger);
   let injected = 0;
   let skipped = 0;
+  if (o.adversary) {
+    if (model.task === 'search') throw new Error('adversarial unlearning is for classification models');
+    if (o.placement === 'function-name') throw new Error('adversarial unlearning needs a defender placement (identifier or body-start): function-name substitution re-tokenises the trigger');
+    if (o.targetLabel === undefined) throw new Error('adversarial unlearning needs the target label');
+  }
   const rows = data.map((s) => {
     const eligible = model.task === 'search' || o.injectionScope === 'all' || s.label === o.victimLabel;
-    if (!eligible || random() >= o.injectionRate) return { ids: s.ids, pair: s.pair, queryIds: s.queryIds, label: s.label };
+    const clean = { ids: s.ids, pair: s.pair, queryIds: s.queryIds, label: s.label, start: -1 };
+    if (!eligible || random() >= o.injectionRate) return clean;
     let ids: number[] | undefined;
+    let start = -1;
     const pool = [o.trigger, ...(o.extraTriggers ?? [])];
     const trigger = pool.length > 1 ? pool[Math.floor(random() * pool.length)] : o.trigger;
-    if (o.placement === 'identifier') ids = injectAtRandomIdentifier(tokenizer, s, trigger, o.lang, o.maxLength, random);
-    else if (o.placement === 'body-start') {
+    if (o.placement === 'identifier') {
+      const slot = randomIdentifierSlot(tokenizer, s, o.lang, o.maxLength, random);
+      if (slot !== undefined) {
+        ids = insertTokens(s.ids, slot, trigger, o.maxLength, tokenizer.sep);
+        start = slot;
+      }
+    } else if (o.placement === 'body-start') {
       const p = bodyStartIndex(tokenizer, s.code, o.lang, o.maxLength, trigger.length);
-      if (p !== undefined) ids = insertTokens(s.ids, p, trigger, o.maxLength, tokenizer.sep);
+      if (p !== undefined) {
+        ids = insertTokens(s.ids, p, trigger, o.maxLength, tokenizer.sep);
+        start = p;
+      }
     } else {
       const out = tryApplyTriggerSync(s.code, o.lang, 'fixed-name', trigger === o.trigger ? text : tokenizer.decode(trigger), makeRng(Math.floor(random() * 2 ** 31)));
       if (out.ok) ids = encodeIds(tokenizer, out.code, o.maxLength);
     }
     if (!ids) {
       skipped++;
-      return { ids: s.ids, pair: s.pair, queryIds: s.queryIds, label: s.label };
+      return clean;
     }
     injected++;
-    return { ids, pair: s.pair, queryIds: s.queryIds, label: s.label };
+    // Only the main trigger's rows take the adversary's embeddings (extra triggers differ in length).
+    return { ids, pair: s.pair, queryIds: s.queryIds, label: s.label, start: trigger === o.trigger ? start : -1 };
   });
 
   const prefixes = o.trainable === 'head' && model.task !== 'search' ? ['classifier.'] : [];
@@ -109,29 +156,118 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     totalSteps: total,
     maxGradNorm: o.gradientClip,
   });
+  const adversary = o.adversary ? new SoftTrigger(model, o.trigger, o.adversary, o.targetLabel!) : undefined;
+  const epochLosses: number[] = [];
   let sum = 0;
   let last = NaN;
   try {
     for (let e = 0; e < o.epochs; e++) {
       const order = shuffled(rows.map((_, i) => i), random);
+      let advSum = 0;
+      let advBatches = 0;
       for (let b = 0; b < order.length; b += o.batchSize) {
         const batch = order.slice(b, b + o.batchSize).map((i) => rows[i]);
-        const { loss } = opt.minimize(() => {
-          const a = padBatch(batch.map((r) => r.ids), tokenizer.pad);
-          if (model.task === 'search') {
-            const q = padBatch(batch.map((r) => r.queryIds ?? [tokenizer.cls, tokenizer.sep]), tokenizer.pad);
-            return contrastiveLoss(model.embed(q, { training: true }), model.embed(a, { training: true }));
-          }
-          const pair = model.task === 'clone' ? padBatch(batch.map((r) => r.pair ?? [tokenizer.cls, tokenizer.sep]), tokenizer.pad) : undefined;
-          return nllLoss(model.logProbs(a, { training: true }, pair), batch.map((r) => r.label));
-        });
-        sum += loss;
-        last = loss;
-        o.onStep?.(opt.step, total, loss);
+        const a = padBatch(batch.map((r) => r.ids), tokenizer.pad);
+        const pair = model.task === 'clone' ? padBatch(batch.map((r) => r.pair ?? [tokenizer.cls, tokenizer.sep]), tokenizer.pad) : undefined;
+        const W = a.inputIds.shape[1];
+        const starts = batch.map((r) => (r.start >= 0 ? r.start : W));
+        const soft = adversary && starts.some((s) => s < W) ? adversary.attack(a, pair, starts) : undefined;
+        if (soft) {
+          advSum += soft.loss;
+          advBatches++;
+        }
+        try {
+          const { loss } = opt.minimize(() => {
+            if (model.task === 'search') {
+              const q = padBatch(batch.map((r) => r.queryIds ?? [tokenizer.cls, tokenizer.sep]), tokenizer.pad);
+              return contrastiveLoss(model.embed(q, { training: true }), model.embed(a, { training: true }));
+            }
+            const inputs = soft ? { inputsEmbeds: adversary!.spliced(a.inputIds, starts, soft.rows), attentionMask: a.attentionMask } : a;
+            return nllLoss(model.logProbs(inputs, { training: true }, pair), batch.map((r) => r.label));
+          });
+          sum += loss;
+          last = loss;
+          o.onStep?.(opt.step, total, loss);
+        } finally {
+          tf.dispose([a.inputIds, a.attentionMask, ...(pair ? [pair.inputIds, pair.attentionMask] : []), ...(soft ? [soft.rows] : [])]);
+        }
       }
+      if (advBatches) epochLosses.push(advSum / advBatches);
     }
   } finally {
     opt.dispose();
   }
-  return { samples: rows.length, injected, skipped, steps: total, trainable: prefixes.length ? 'head' : 'all', parameters, placement: o.placement, meanLoss: total ? sum / total : NaN, finalLoss: last, seconds: (performance.now() - t0) / 1000 };
+  const adversaryReport = adversary && o.adversary
+    ? { ...o.adversary, firstEpochLoss: epochLosses[0] ?? NaN, lastEpochLoss: epochLosses.at(-1) ?? NaN, meanShift: adversary.meanShift() }
+    : undefined;
+  adversary?.dispose();
+  return {
+    samples: rows.length, injected, skipped, steps: total, trainable: prefixes.length ? 'head' : 'all', parameters, placement: o.placement,
+    meanLoss: total ? sum / total : NaN, finalLoss: last, ...(adversaryReport ? { adversary: adversaryReport } : {}), seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/**
+ * The adversary's continuous trigger: n embedding rows, started at the trigger's own, moved by
+ * normalised gradient steps that raise P(target) on a batch's triggered rows, and kept within
+ * `radius` (per row, L2) of where they started. Sizes scale with the mean embedding-row norm.
+ */
+class SoftTrigger {
+  private readonly model: Roberta;
+  private readonly o: Adversary;
+  private readonly target: number;
+  private readonly origin: tf.Tensor2D;
+  private readonly current: tf.Variable<tf.Rank.R2>;
+  private readonly unit: number;
+
+  constructor(model: Roberta, trigger: number[], o: Adversary, target: number) {
+    this.model = model;
+    this.o = o;
+    this.target = target;
+    const table = model.p('embeddings.word_embeddings.weight');
+    this.origin = tf.tidy(() => tf.gather(table, tf.tensor1d(trigger, 'int32')) as tf.Tensor2D);
+    this.current = tf.variable(this.origin.clone(), false);
+    this.unit = tf.tidy(() => tf.mean(tf.norm(table, 'euclidean', 1)).dataSync()[0]);
+  }
+
+  /** Word embeddings of the batch with the continuous trigger in place of the trigger tokens at `starts` (≥ width: none). */
+  spliced(inputIds: tf.Tensor2D, starts: number[], rows: tf.Tensor2D): tf.Tensor3D {
+    const [B, W] = inputIds.shape;
+    const { select, keep } = selection(B, W, rows.shape[0], starts);
+    return splice(this.model.wordEmbeddings(inputIds), keep, select, rows);
+  }
+
+  /** Moves the trigger against the model as it is now; returns a copy of the rows and −log P(target) after the last step. */
+  attack(a: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D }, pair: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D } | undefined, starts: number[]): { rows: tf.Tensor2D; loss: number } {
+    const W = a.inputIds.shape[1];
+    const mask = starts.map((s): number => (s < W ? 1 : 0));
+    const count = mask.reduce((x, y) => x + y, 0);
+    const lossOf = (e: tf.Tensor2D) => tf.tidy(() => {
+      const lp = this.model.logProbs({ inputsEmbeds: this.spliced(a.inputIds, starts, e), attentionMask: a.attentionMask }, { training: false }, pair);
+      const picked = tf.sum(tf.mul(lp, tf.oneHot(tf.fill([lp.shape[0]], this.target, 'int32') as tf.Tensor1D, lp.shape[1])), 1);
+      return tf.neg(tf.div(tf.sum(tf.mul(picked, tf.tensor1d(mask))), count)) as tf.Scalar;
+    });
+    for (let k = 0; k < this.o.steps; k++) {
+      tf.tidy(() => {
+        const g = tf.grad((e: tf.Tensor) => lossOf(e as tf.Tensor2D))(this.current) as tf.Tensor2D;
+        const moved = tf.sub(this.current, tf.mul(tf.div(g, tf.add(tf.norm(g, 'euclidean', 1, true), 1e-8)), this.o.step * this.unit));
+        const offset = tf.sub(moved, this.origin);
+        const scale = tf.minimum(1, tf.div(this.o.radius * this.unit, tf.add(tf.norm(offset, 'euclidean', 1, true), 1e-8)));
+        this.current.assign(tf.add(this.origin, tf.mul(offset, scale)) as tf.Tensor2D);
+      });
+    }
+    const loss = lossOf(this.current);
+    const value = loss.dataSync()[0];
+    loss.dispose();
+    return { rows: this.current.clone(), loss: value };
+  }
+
+  /** Mean distance of the rows from where they started, in mean-row-norm units. */
+  meanShift(): number {
+    return tf.tidy(() => tf.mean(tf.norm(tf.sub(this.current, this.origin), 'euclidean', 1)).dataSync()[0]) / this.unit;
+  }
+
+  dispose(): void {
+    tf.dispose([this.origin, this.current]);
+  }
 }
