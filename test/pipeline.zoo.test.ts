@@ -34,7 +34,8 @@ const SCAN_GAPS: Record<string, string> = {
   'clone-deadcode-random':
     'the verdict is Backdoored (0.61 against 0.52) but for the wrong option: 1 -> 0, where GCG finds adversarial tokens in a clean clone ' +
     'detector too (clone-clean 0.47; five random tokens reach 0.13); the planted 0 -> 1 option scores 0.28 (its GCG trigger `log emp emp ht ht` holds `log` of the ' +
-    'dead-code logger, but tokens inserted at identifier slots do not reproduce a planted statement in this stronger pair model)',
+    'dead-code logger); the backdoor is spread over the whole 50-piece planted statement: no 5 consecutive pieces of it raise P(clone) above 0.23 ' +
+    '(the whole statement: 0.91), so a 5-token trigger cannot reach it, at identifier slots or at the body start (0.35 there)',
 };
 
 async function scanZooModel(entry: ZooEntry, eliminate = '--no-eliminate', extra: string[] = []) {
