@@ -25,6 +25,7 @@ import { padBatch, selection, splice } from './objective.ts';
 import { bodyStartIndex, clampPosition, encodeIds, identifierSlots, insertTokens, type Sample } from './positions.ts';
 
 export type Placement = 'identifier' | 'body-start' | 'function-name';
+export type Trainable = 'head' | 'all';
 
 /** The adversary of adversarial unlearning; sizes are in units of the mean embedding-row norm. */
 export interface Adversary {
@@ -35,7 +36,6 @@ export interface Adversary {
   /** Gradient steps before each training step. */
   steps: number;
 }
-export type Trainable = 'head' | 'all';
 
 /** Default adversary (README "Adversarial unlearning": measured on the zoo's defect models). */
 export const ADVERSARY_DEFAULTS: Adversary = { step: 0.3, radius: 3, steps: 1 };
@@ -98,7 +98,6 @@ function randomIdentifierSlot(tokenizer: CodeTokenizer, s: Sample, lang: Lang, m
   return clampPosition(slots[Math.floor(random() * slots.length)].tokenIndex, maxLength);
 }
 
-
 export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: readonly Sample[], o: UnlearnOptions): Promise<UnlearnResult> {
   const t0 = performance.now();
   await initParsers();
@@ -158,6 +157,7 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
   });
   const adversary = o.adversary ? new SoftTrigger(model, o.trigger, o.adversary, o.targetLabel!) : undefined;
   const epochLosses: number[] = [];
+  let adversaryReport: UnlearnResult['adversary'];
   let sum = 0;
   let last = NaN;
   try {
@@ -194,13 +194,13 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
       }
       if (advBatches) epochLosses.push(advSum / advBatches);
     }
+    adversaryReport = adversary && o.adversary
+      ? { ...o.adversary, firstEpochLoss: epochLosses[0] ?? NaN, lastEpochLoss: epochLosses.at(-1) ?? NaN, meanShift: adversary.meanShift() }
+      : undefined;
   } finally {
     opt.dispose();
+    adversary?.dispose();
   }
-  const adversaryReport = adversary && o.adversary
-    ? { ...o.adversary, firstEpochLoss: epochLosses[0] ?? NaN, lastEpochLoss: epochLosses.at(-1) ?? NaN, meanShift: adversary.meanShift() }
-    : undefined;
-  adversary?.dispose();
   return {
     samples: rows.length, injected, skipped, steps: total, trainable: prefixes.length ? 'head' : 'all', parameters, placement: o.placement,
     meanLoss: total ? sum / total : NaN, finalLoss: last, ...(adversaryReport ? { adversary: adversaryReport } : {}), seconds: (performance.now() - t0) / 1000,
