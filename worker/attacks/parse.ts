@@ -101,14 +101,19 @@ export function hasErrors(tree: Tree): boolean {
   return tree.rootNode.hasError;
 }
 
-/** Parses and reports whether the code is free of ERROR/MISSING nodes (the tree is freed). */
-export function parsesClean(code: string, lang: Lang): boolean {
+/** Parses `code`, hands the tree to `use` and frees it afterwards (trees live in wasm memory). */
+export function withTree<T>(code: string, lang: Lang, use: (tree: Tree) => T): T {
   const tree = parseCode(code, lang);
   try {
-    return !hasErrors(tree);
+    return use(tree);
   } finally {
     tree.delete();
   }
+}
+
+/** Parses and reports whether the code is free of ERROR/MISSING nodes (the tree is freed). */
+export function parsesClean(code: string, lang: Lang): boolean {
+  return withTree(code, lang, (tree) => !hasErrors(tree));
 }
 
 /** The first ERROR or MISSING node, for messages: its kind and 1-based line/column. */

@@ -6,7 +6,7 @@
 // identifier is mapped to the BPE index of its first piece by comparing the pieces of the code
 // with the pieces of the code before the identifier (their common prefix), not by reusing a
 // word index as a token index (spec 3.3).
-import { initParsers, insertionPoint, listIdentifiers, parseCode, type Lang } from '../attacks/parse.ts';
+import { initParsers, insertionPoint, listIdentifiers, withTree, type Lang } from '../attacks/parse.ts';
 import type { CodeTokenizer } from '../model/tokenizer.ts';
 
 export type ScanTask = 'defect' | 'clone' | 'search';
@@ -58,13 +58,7 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
  * the token index of its first BPE piece. Empty when the code does not parse to a function.
  */
 export function identifierSlots(tokenizer: CodeTokenizer, code: string, lang: Lang): IdentifierSlot[] {
-  const tree = parseCode(code, lang);
-  let ids;
-  try {
-    ids = listIdentifiers(tree, lang, code);
-  } finally {
-    tree.delete();
-  }
+  const ids = withTree(code, lang, (tree) => listIdentifiers(tree, lang, code));
   const byName = new Map<string, IdentifierSlot>();
   for (const id of ids) {
     if (id.member || id.role === 'call') continue;
@@ -99,13 +93,7 @@ function tokenIndexAt(tokenizer: CodeTokenizer, code: string, full: readonly num
  * signature often runs past it).
  */
 export function bodyStartIndex(tokenizer: CodeTokenizer, code: string, lang: Lang, maxLength: number, triggerLength: number): number | undefined {
-  const tree = parseCode(code, lang);
-  let at;
-  try {
-    at = insertionPoint(tree, lang, code);
-  } finally {
-    tree.delete();
-  }
+  const at = withTree(code, lang, (tree) => insertionPoint(tree, lang, code));
   if (!at) return undefined;
   const p = tokenIndexAt(tokenizer, code, tokenizer.pieces(code), at.offset);
   return p > 0 && p + triggerLength < maxLength ? p : undefined;

@@ -16,7 +16,7 @@ import { ClassificationObjective, SearchObjective, targetLogProbs, type Objectiv
 import { invert } from './inversion.ts';
 import { anchor } from './anchoring.ts';
 import { CALIBRATION, DEFAULT_THRESHOLDS, SINGLE_TOKEN_SCORE, decide } from './verdict.ts';
-import { unlearn, type Placement, type Trainable, type UnlearnOptions } from './unlearning.ts';
+import { adversaryProblem, unlearn, type Placement, type Trainable, type UnlearnOptions } from './unlearning.ts';
 import { cleanMetrics, knownSearchAsr, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type KnownSearchAsr, type SearchAsr } from './verification.ts';
 import { ScanReport, summaryOf, tokensThatMatterWhole, writeAtomically, type OptionReport } from './report.ts';
 import { makeProgress, type Progress } from './progress.ts';
@@ -239,8 +239,9 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   if (o.knownAttack !== undefined && !isAttack(o.knownAttack)) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-attack "${o.knownAttack}" is not an attack of the library`);
   if ((o.knownAttack === undefined) !== (o.knownTrigger === undefined)) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-trigger and --known-attack go together');
   if (o.task === 'search' && o.knownAttack !== undefined && !o.knownTargetWord) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-attack on code search needs --known-target-word (the query word the attack targets)');
-  if (o.unlearning.adversary && o.task === 'search') throw new ScanError(WorkerErrorReason.InvalidInput, '--adversarial-unlearning is for classification (defect, clone); code search unlearns the discrete trigger');
-  if (o.unlearning.adversary && o.unlearning.placement === 'function-name') throw new ScanError(WorkerErrorReason.InvalidInput, '--adversarial-unlearning needs a defender placement (--unlearn-placement identifier or body-start): function-name substitution re-tokenises the trigger');
+  // Checked before inversion so a misconfigured scan fails in seconds, not after it.
+  const adversaryIssue = o.unlearning.adversary ? adversaryProblem(o.task, o.unlearning.placement) : undefined;
+  if (adversaryIssue) throw new ScanError(WorkerErrorReason.InvalidInput, `--adversarial-unlearning ${adversaryIssue}`);
   if (o.task !== 'search' && o.knownTargetWord !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-target-word is for code search; a classification attack is measured on victim-label samples');
   if (o.knownAttack === undefined && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label need --known-trigger and --known-attack');
   if (o.task === 'search' && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label are for classification; code search has --known-target-word');
@@ -334,22 +335,15 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   const bests = new Map<string, { trigger: number[]; query?: number[]; anchored: number[]; positions: number[] }>();
   for (const p of pairs) {
     const samples = inversionSets.get(p.victim ?? 0)!;
-    let specific: PositionChoice[] | undefined;
     for (const mode of modes) {
       const name = `${isSearch ? 'code->query' : `${p.victim}->${p.target}`} ${mode}`;
       const tp = performance.now();
       progress.stage('Positions', { option: name });
-      let choices: PositionChoice[];
-      if (mode === 'SampleSpecific') {
-        specific ??= await positionsFor(samples, p.target);
-        choices = specific;
-        const none = choices.filter((c) => c.how === 'no-identifier').length;
-        if (none > 0) fallbacks.push(`${name}: ${none} of ${samples.length} inversion samples have no identifier in reach; their trigger goes at position 1 (the reference's clamp)`);
-      } else {
-        choices = await positionsIn(mode, samples, p.target);
-        const none = choices.filter((c) => c.how === 'no-body').length;
-        if (none > 0) fallbacks.push(`${name}: ${none} of ${samples.length} inversion samples have no function body start in reach; their trigger goes at position 1`);
-      }
+      const choices = await positionsIn(mode, samples, p.target);
+      const noIdentifier = choices.filter((c) => c.how === 'no-identifier').length;
+      if (noIdentifier > 0) fallbacks.push(`${name}: ${noIdentifier} of ${samples.length} inversion samples have no identifier in reach; their trigger goes at position 1 (the reference's clamp)`);
+      const noBody = choices.filter((c) => c.how === 'no-body').length;
+      if (noBody > 0) fallbacks.push(`${name}: ${noBody} of ${samples.length} inversion samples have no function body start in reach; their trigger goes at position 1`);
       const positions = choices.map((c) => c.position);
       const positionSeconds = (performance.now() - tp) / 1000;
       const objective: Objective = isSearch

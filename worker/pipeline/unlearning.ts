@@ -91,6 +91,13 @@ export interface UnlearnResult {
   seconds: number;
 }
 
+/** Why adversarial unlearning cannot run for this task and placement (a predicate: "… is for …"), or undefined when it can. */
+export function adversaryProblem(task: string, placement: Placement): string | undefined {
+  if (task === 'search') return 'is for classification (defect, clone); code search unlearns the discrete trigger';
+  if (placement === 'function-name') return 'needs a defender placement (--unlearn-placement identifier or body-start): function-name substitution re-tokenises the trigger';
+  return undefined;
+}
+
 /** A random identifier slot of the sample in reach (defender placement), or undefined. */
 function randomIdentifierSlot(tokenizer: CodeTokenizer, s: Sample, lang: Lang, maxLength: number, random: () => number): number | undefined {
   const slots = identifierSlots(tokenizer, s.code, lang).filter((x) => x.tokenIndex > 0 && x.tokenIndex <= maxLength / 2);
@@ -106,8 +113,8 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
   let injected = 0;
   let skipped = 0;
   if (o.adversary) {
-    if (model.task === 'search') throw new Error('adversarial unlearning is for classification models');
-    if (o.placement === 'function-name') throw new Error('adversarial unlearning needs a defender placement (identifier or body-start): function-name substitution re-tokenises the trigger');
+    const problem = adversaryProblem(model.task, o.placement);
+    if (problem) throw new Error(`adversarial unlearning ${problem}`);
     if (o.targetLabel === undefined) throw new Error('adversarial unlearning needs the target label');
   }
   const rows = data.map((s) => {
@@ -118,17 +125,13 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     let start = -1;
     const pool = [o.trigger, ...(o.extraTriggers ?? [])];
     const trigger = pool.length > 1 ? pool[Math.floor(random() * pool.length)] : o.trigger;
-    if (o.placement === 'identifier') {
-      const slot = randomIdentifierSlot(tokenizer, s, o.lang, o.maxLength, random);
+    if (o.placement !== 'function-name') {
+      const slot = o.placement === 'identifier'
+        ? randomIdentifierSlot(tokenizer, s, o.lang, o.maxLength, random)
+        : bodyStartIndex(tokenizer, s.code, o.lang, o.maxLength, trigger.length);
       if (slot !== undefined) {
         ids = insertTokens(s.ids, slot, trigger, o.maxLength, tokenizer.sep);
         start = slot;
-      }
-    } else if (o.placement === 'body-start') {
-      const p = bodyStartIndex(tokenizer, s.code, o.lang, o.maxLength, trigger.length);
-      if (p !== undefined) {
-        ids = insertTokens(s.ids, p, trigger, o.maxLength, tokenizer.sep);
-        start = p;
       }
     } else {
       const out = tryApplyTriggerSync(s.code, o.lang, 'fixed-name', trigger === o.trigger ? text : tokenizer.decode(trigger), makeRng(Math.floor(random() * 2 ** 31)));
@@ -239,14 +242,28 @@ class SoftTrigger {
 
   /** Moves the trigger against the model as it is now; returns a copy of the rows and −log P(target) after the last step. */
   attack(a: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D }, pair: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D } | undefined, starts: number[]): { rows: tf.Tensor2D; loss: number } {
-    const W = a.inputIds.shape[1];
-    const mask = starts.map((s): number => (s < W ? 1 : 0));
-    const count = mask.reduce((x, y) => x + y, 0);
+    const [B, W] = a.inputIds.shape;
+    const triggered = starts.filter((s) => s < W).length;
+    // The batch's word embeddings, the splice and the mask do not change while the rows move: built once.
+    const fixed = tf.tidy(() => ({
+      base: this.model.wordEmbeddings(a.inputIds),
+      ...selection(B, W, this.origin.shape[0], starts),
+      mask: tf.tensor1d(starts.map((s) => (s < W ? 1 : 0))),
+    }));
     const lossOf = (e: tf.Tensor2D) => tf.tidy(() => {
-      const lp = this.model.logProbs({ inputsEmbeds: this.spliced(a.inputIds, starts, e), attentionMask: a.attentionMask }, { training: false }, pair);
-      const picked = tf.sum(tf.mul(lp, tf.oneHot(tf.fill([lp.shape[0]], this.target, 'int32') as tf.Tensor1D, lp.shape[1])), 1);
-      return tf.neg(tf.div(tf.sum(tf.mul(picked, tf.tensor1d(mask))), count)) as tf.Scalar;
+      const lp = this.model.logProbs({ inputsEmbeds: splice(fixed.base, fixed.keep, fixed.select, e), attentionMask: a.attentionMask }, { training: false }, pair);
+      const picked = tf.sum(tf.mul(lp, tf.oneHot(tf.fill([B], this.target, 'int32') as tf.Tensor1D, lp.shape[1])), 1);
+      return tf.neg(tf.div(tf.sum(tf.mul(picked, fixed.mask)), triggered)) as tf.Scalar;
     });
+    try {
+      return this.move(lossOf);
+    } finally {
+      tf.dispose([fixed.base, fixed.select, fixed.keep, fixed.mask]);
+    }
+  }
+
+  /** The adversary's steps on `lossOf`, projected back into the radius; a copy of the rows and the loss after the last step. */
+  private move(lossOf: (e: tf.Tensor2D) => tf.Scalar): { rows: tf.Tensor2D; loss: number } {
     for (let k = 0; k < this.o.steps; k++) {
       tf.tidy(() => {
         const g = tf.grad((e: tf.Tensor) => lossOf(e as tf.Tensor2D))(this.current) as tf.Tensor2D;
