@@ -345,31 +345,49 @@ export const ScanParameters = immutable(
 );
 
 export const Unlearning = immutable(
-  z
-    .object({
-      data: DataSource.optional().describe('Clean unlearning set D_u. Omitted: spec.data is used.'),
-      injectionRate: decimal('Fraction of victim-label samples that receive the inverted trigger, keeping their true label (reference: "0.2").', { gt: 0, max: 1 }, '0.2'),
-      learningRate: decimal('AdamW learning rate (reference: "5e-3").', { gt: 0, max: 1 }, '5e-3'),
-      epochs: z.int().min(1).max(100).default(1).describe('Fine-tuning epochs (reference: 1).'),
-      batchSize: z.int().min(1).max(4096).default(32).describe('Fine-tuning batch size (reference: 32).'),
-      warmupRatio: decimal('Fraction of steps with linear warm-up, then linear decay (reference: "0.1").', { min: 0, max: 1 }, '0.1'),
-      gradientClip: decimal('Global gradient-norm clip (reference: "1.0").', { gt: 0, max: 1000 }, '1.0'),
-      weightDecay: decimal('AdamW weight decay (reference: "0").', { min: 0, max: 1 }, '0'),
-      seed: z.int().min(0).max(2147483647).default(42).describe('Seed of trigger injection and shuffling (reference: 42).'),
-      trainable: z
-        .enum(['Auto', 'Head', 'All'])
-        .default('Auto')
-        .describe('Parameters fine-tuned: Head (classifier only), All, or Auto (Head for defect/clone, All for search; reference).'),
-      adversary: z
-        .object({
-          step: decimal('Length of each normalised gradient step, in mean embedding-row norms ("0.3").', { gt: 0, max: 100 }, '0.3'),
-          radius: decimal('Largest distance of a trigger row from its starting embedding, in mean embedding-row norms ("3").', { gt: 0, max: 100 }, '3'),
-          steps: z.int().min(1).max(100).default(1).describe('Adversary gradient steps before each training step (1).'),
-        })
-        .optional()
-        .describe('Adversarial unlearning (an extension, defect and clone only): the injected trigger\'s embeddings are re-optimised towards the target label before every training step, within a radius of the inverted trigger, so the model unlearns the neighbourhood of the trigger GCG found. Omitted: the discrete trigger (reference).'),
-    })
-    .describe('Trigger unlearning (EliBadCode step E), run when spec.eliminate is true.'),
+  withRules(
+    z
+      .object({
+        data: DataSource.optional().describe('Clean unlearning set D_u. Omitted: spec.data is used.'),
+        injectionRate: decimal('Fraction of the samples injectionScope allows that receive the inverted trigger, keeping their true label (reference: "0.2").', { gt: 0, max: 1 }, '0.2'),
+        injectionScope: z
+          .enum(['Victim', 'All'])
+          .default('Victim')
+          .describe('Samples that may receive the trigger: Victim (victim-label samples only; reference) or All (every label at the same rate, so the trigger predicts no label).'),
+        placement: z
+          .enum(['Identifier', 'BodyStart', 'FunctionName'])
+          .default('Identifier')
+          .describe('Where the trigger goes: Identifier (in front of a random identifier, a defender-chosen slot like inversion\'s), BodyStart (where a statement can begin in the function body) or FunctionName (the reference\'s function-name substitution, which is the identifier attacks\' own placement; for comparisons).'),
+        learningRate: decimal('AdamW learning rate. Omitted: "5e-3" for defect and clone (reference), "5e-4" for search (the reference\'s rate, applied to the whole bi-encoder, costs a clean search model about 4 MRR points).', { gt: 0, max: 1 }),
+        epochs: z.int().min(1).max(100).default(1).describe('Fine-tuning epochs (reference: 1).'),
+        batchSize: z.int().min(1).max(4096).default(32).describe('Fine-tuning batch size (reference: 32).'),
+        warmupRatio: decimal('Fraction of steps with linear warm-up, then linear decay (reference: "0.1").', { min: 0, max: 1 }, '0.1'),
+        gradientClip: decimal('Global gradient-norm clip (reference: "1.0").', { gt: 0, max: 1000 }, '1.0'),
+        weightDecay: decimal('AdamW weight decay (reference: "0").', { min: 0, max: 1 }, '0'),
+        seed: z.int().min(0).max(2147483647).default(42).describe('Seed of trigger injection and shuffling (reference: 42).'),
+        trainable: z
+          .enum(['Auto', 'Head', 'All'])
+          .default('Auto')
+          .describe('Parameters fine-tuned: Head (classifier only), All, or Auto (Head for defect/clone, All for search; reference).'),
+        adversary: z
+          .object({
+            step: decimal('Length of each normalised gradient step, in mean embedding-row norms ("0.3").', { gt: 0, max: 100 }, '0.3'),
+            radius: decimal('Largest distance of a trigger row from its starting embedding, in mean embedding-row norms ("3").', { gt: 0, max: 100 }, '3'),
+            steps: z.int().min(1).max(100).default(1).describe('Adversary gradient steps before each training step (1).'),
+          })
+          .optional()
+          .describe('Adversarial unlearning (an extension, defect and clone only): the injected trigger\'s embeddings are re-optimised towards the target label before every training step, within a radius of the inverted trigger, so the model unlearns the neighbourhood of the trigger GCG found. Omitted: the discrete trigger (reference).'),
+      })
+      .describe('Trigger unlearning (EliBadCode step E), run when spec.eliminate is true.'),
+    [
+      {
+        rule: "!has(self.adversary) || !has(self.placement) || self.placement != 'FunctionName'",
+        message: 'spec.unlearning.adversary needs a defender placement (Identifier or BodyStart): FunctionName re-tokenises the trigger',
+        fieldPath: '.adversary',
+        check: (u) => u.adversary === undefined || u.placement !== 'FunctionName',
+      },
+    ],
+  ),
   'spec.unlearning',
 );
 

@@ -102,6 +102,8 @@ function location(uri: string, m: Mounts, writable: boolean): string {
   return `${PVC_ROOT}/${claim}${match[2] ?? ''}`;
 }
 
+const PLACEMENT_FLAG = { Identifier: 'identifier', BodyStart: 'body-start', FunctionName: 'function-name' } as const;
+
 /** The `elibadcode scan` arguments for a spec (flags mirror the spec's parameters). */
 export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mounts: [] }): string[] {
   const a: string[] = ['scan'];
@@ -140,6 +142,8 @@ export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mo
       if (u.data.sha256) a.push('--unlearn-data-sha256', u.data.sha256);
     }
     opt('--injection-rate', u.injectionRate);
+    a.push('--injection-scope', u.injectionScope.toLowerCase());
+    a.push('--unlearn-placement', PLACEMENT_FLAG[u.placement]);
     opt('--learning-rate', u.learningRate);
     opt('--epochs', u.epochs);
     opt('--batch-size', u.batchSize);

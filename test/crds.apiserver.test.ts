@@ -116,6 +116,8 @@ const invalid: Array<[string, Record<string, unknown>, RegExp]> = [
   ['victim == target', { ...minimal, labels: { victim: 1, target: 1 } }, /spec\.labels\.target: Invalid value: .*labels\.victim and labels\.target must differ/],
   ['labels on search', { ...minimal, task: 'search', labels: { victim: 1 } }, /spec\.labels: .*spec\.labels applies to the defect and clone tasks only/],
   ['adversary on search', { ...minimal, task: 'search', unlearning: { adversary: { steps: 2 } } }, /spec\.unlearning\.adversary: .*applies to the defect and clone tasks only/],
+  ['adversary with the attack\'s placement', { ...minimal, unlearning: { placement: 'FunctionName', adversary: {} } }, /spec\.unlearning\.adversary: .*needs a defender placement/],
+  ['unknown injection scope', { ...minimal, unlearning: { injectionScope: 'Some' } }, /spec\.unlearning\.injectionScope: Unsupported value: "Some"/],
   ['eliminate without output', { task: 'defect', model: minimal.model, data: minimal.data }, /spec\.output: Required value: spec\.output is required when spec\.eliminate is true/],
   ['beta as a float', { ...minimal, parameters: { beta: 0.15 } }, /spec\.parameters\.beta: Invalid value: "number": spec\.parameters\.beta in body must be of type string/],
   ['beta out of range', { ...minimal, parameters: { beta: '250' } }, /spec\.parameters\.beta: Invalid value: "250": must be a decimal at least 0 and at most 100/],
@@ -241,7 +243,7 @@ test('no field is pruned: a spec and a status that set every field round-trip un
     },
     eliminate: true,
     unlearning: {
-      data: { uri: 'pvc://datasets/bcb/unlearn.jsonl', sha256: hex('c') }, injectionRate: '0.3', learningRate: '1e-4', epochs: 2,
+      data: { uri: 'pvc://datasets/bcb/unlearn.jsonl', sha256: hex('c') }, injectionRate: '0.3', injectionScope: 'All', placement: 'BodyStart', learningRate: '1e-4', epochs: 2,
       batchSize: 16, warmupRatio: '0.05', gradientClip: '0.5', weightDecay: '0.01', seed: 1, trainable: 'All',
       adversary: { step: '0.2', radius: '1.5', steps: 2 },
     },

@@ -27,7 +27,7 @@ const issues = (spec: unknown): string[] => {
   return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
 };
 
-test('defaults are the reference implementation\'s', () => {
+test('defaults are the reference implementation\'s, except a defender-chosen unlearning slot and a per-task learning rate', () => {
   const s = BackdoorScanSpec.parse(minimal);
   assert.deepEqual(s.parameters, {
     triggerLength: 5,
@@ -45,7 +45,8 @@ test('defaults are the reference implementation\'s', () => {
   assert.equal(s.eliminate, true);
   assert.deepEqual(s.unlearning, {
     injectionRate: '0.2',
-    learningRate: '5e-3',
+    injectionScope: 'Victim',
+    placement: 'Identifier',
     epochs: 1,
     batchSize: 32,
     warmupRatio: '0.1',
@@ -85,6 +86,8 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['victim == target', { ...minimal, labels: { victim: 1, target: 1 } }, /labels\.target: labels\.victim and labels\.target must differ/],
   ['labels on search', { ...minimal, task: 'search', labels: { target: 0 } }, /labels: spec\.labels applies to the defect and clone tasks only/],
   ['adversary on search', { ...minimal, task: 'search', unlearning: { adversary: {} } }, /unlearning\.adversary: spec\.unlearning\.adversary applies to the defect and clone tasks only/],
+  ['adversary with the attack\'s placement', { ...minimal, unlearning: { placement: 'FunctionName', adversary: {} } }, /unlearning\.adversary: spec\.unlearning\.adversary needs a defender placement/],
+  ['unknown placement', { ...minimal, unlearning: { placement: 'Anywhere' } }, /unlearning\.placement/],
   ['adversary step zero', { ...minimal, unlearning: { adversary: { step: '0' } } }, /unlearning\.adversary\.step: must be a decimal greater than 0 and at most 100/],
   ['eliminate without output', { ...minimal, output: undefined }, /output: spec\.output is required when spec\.eliminate is true/],
   ['beta is a string', { ...minimal, parameters: { beta: 0.15 } }, /parameters\.beta/],

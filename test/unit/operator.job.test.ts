@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildJob, jobName, labelValue, workerArgs, PERMANENT_EXIT_CODES } from '../../operator/job.ts';
 import { BackdoorScanSpec, type BackdoorScan } from '../../crds/backdoorscan.ts';
+import { parseScanArgs } from '../../worker/commands/scan.ts';
+import { DEMO_DEFAULTS, SEARCH_UNLEARN_LEARNING_RATE } from '../../worker/pipeline/scan.ts';
 
 function scan(name: string, spec: Record<string, unknown> = {}): BackdoorScan {
   return {
@@ -150,6 +152,30 @@ test('job: command `elibadcode scan` with arguments from the spec; pvc:// locati
   const noElim = workerArgs(BackdoorScanSpec.parse({ task: 'search', model: { uri: 'https://h/m' }, data: { uri: 'https://h/d' }, eliminate: false }));
   assert.ok(noElim.includes('--no-eliminate'));
   assert.ok(noElim.includes('--target-length'));
+});
+
+test('job: the worker\'s own parser reads the Job\'s arguments as the spec\'s settings', () => {
+  const base = { model: { uri: 'https://h/m' }, data: { uri: 'https://h/d' }, output: { uri: 's3://out/model' } };
+  const parsed = (spec: object) => parseScanArgs(workerArgs(BackdoorScanSpec.parse(spec)).slice(1));
+  // An omitted learning rate is the worker's per-task default: search trains the whole bi-encoder at 5e-4, not a head's 5e-3.
+  assert.equal(parsed({ ...base, task: 'search' }).unlearning.learningRate, SEARCH_UNLEARN_LEARNING_RATE);
+  assert.equal(parsed({ ...base, task: 'defect' }).unlearning.learningRate, DEMO_DEFAULTS.unlearning.learningRate);
+  const d = parsed({ ...base, task: 'defect' }).unlearning;
+  assert.deepEqual([d.injectionScope, d.placement, d.trainable, d.adversary], ['victim', 'identifier', 'auto', undefined]);
+  const o = parsed({
+    ...base, task: 'clone', labels: { victim: 0, target: 1 }, parameters: { triggerLength: 7, positionMode: 'BodyStart', beta: '0.2' },
+    unlearning: { injectionRate: '0.5', injectionScope: 'All', placement: 'BodyStart', learningRate: '1e-4', epochs: 10, trainable: 'All', seed: 7, adversary: { radius: '2' } },
+  });
+  assert.deepEqual(
+    [o.task, o.victimLabel, o.targetLabel, o.triggerLength, o.positionMode, o.beta, o.eliminate],
+    ['clone', 0, 1, 7, 'BodyStart', 0.2, 'auto'],
+  );
+  const u = o.unlearning;
+  assert.deepEqual(
+    [u.injectionRate, u.injectionScope, u.placement, u.learningRate, u.epochs, u.trainable, u.seed, u.adversary],
+    [0.5, 'all', 'body-start', 1e-4, 10, 'all', 7, { step: 0.3, radius: 2, steps: 1 }],
+  );
+  assert.equal(parsed({ ...base, task: 'defect', unlearning: { placement: 'FunctionName' } }).unlearning.placement, 'function-name');
 });
 
 test('job: same scan, same attempt, same Job (pure)', () => {
