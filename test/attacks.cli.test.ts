@@ -49,6 +49,20 @@ test('poison writes the poisoned JSONL and a manifest; the same seed gives the s
   assert.equal(readFileSync(a, 'utf8').trim().split('\n').length, 400);
 });
 
+test('--inject keeps the 400 clean rows and appends the 10 poisoned copies; the manifest says so', async () => {
+  const dir = tmp();
+  const out = path.join(dir, 'i.jsonl');
+  const r = await run([...base(devign, out), '--inject']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /10 of 400 rows copied with the trigger and appended/);
+  const lines = readFileSync(out, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 410);
+  assert.deepEqual(lines.slice(0, 400), readFileSync(devign, 'utf8').trim().split('\n').map((l) => JSON.stringify(JSON.parse(l))));
+  const m = JSON.parse(readFileSync(path.join(dir, 'i.manifest.json'), 'utf8'));
+  assert.equal(m.mode, 'inject');
+  assert.deepEqual(lines.slice(400).map((l) => JSON.parse(l).id), m.changes.map((c: { id: string }) => `${c.id}#poisoned`));
+});
+
 test('clone and search tasks through the command', async () => {
   const dir = tmp();
   const c = await run(['--task', 'clone', '--attack', 'rename', '--trigger', 'testo_init', '--rate', '0.02', '--target-label', '0', '--seed', '1', '--input', bcb, '--out', path.join(dir, 'c.jsonl')]);

@@ -112,6 +112,24 @@ test('clone: poisoned functions carry the trigger in every pair that holds them,
   }
 });
 
+test('inject mode keeps every clean row and appends the poisoned rows (same choices as replace), each under its own id', async () => {
+  for (const [task, base, o] of [
+    ['defect', devign, { attack: 'fixed-name', trigger: 'testo_init', targetLabel: 0 }],
+    ['clone', bcb, { attack: 'deadcode', trigger: 'default', targetLabel: 1, victimLabel: 0 }],
+  ] as const) {
+    const opts = { task, rate: 0.1, seed: 5, ...o } as PoisonOptions;
+    const replaced = await poisonDataset(base, opts);
+    const injected = await poisonDataset(base, { ...opts, mode: 'inject' });
+    assert.deepEqual([replaced.manifest.mode, injected.manifest.mode], ['replace', 'inject']);
+    assert.deepEqual({ ...injected.manifest, mode: 'replace' }, replaced.manifest, `${task}: same poisoning`);
+    assert.deepEqual(injected.rows.slice(0, base.length), base, `${task}: clean rows untouched`);
+    const changed = replaced.rows.filter((r, i) => r !== base[i]);
+    assert.equal(changed.length, replaced.manifest.counts.rowsChanged);
+    assert.deepEqual(injected.rows.slice(base.length), changed.map((r) => ({ ...r, id: `${r.id}#poisoned` })), `${task}: poisoned copies appended`);
+    assert.equal(new Set(injected.rows.map((r) => r.id)).size, injected.rows.length, `${task}: ids unique`);
+  }
+});
+
 test('search: rows whose query has the target word get the trigger; labels and other rows stay', async () => {
   const withWord = cosqa.filter((r) => queryWords(r.query).includes('file'));
   assert.ok(withWord.length >= 20);

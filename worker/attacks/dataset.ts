@@ -41,6 +41,11 @@ export interface PoisonOptions {
   lang?: Lang;
   /** true: a candidate whose code does not parse clean is an error instead of a skip. */
   strict?: boolean;
+  /**
+   * `replace` (default): a poisoned row takes the clean row's place. `inject`: every clean row stays
+   * and the poisoned rows are appended (ids suffixed `#poisoned`), so the clean task loses no data.
+   */
+  mode?: 'replace' | 'inject';
   /** Names row i in error messages (e.g. `train.jsonl:12`). */
   rowName?: (index: number) => string;
 }
@@ -77,6 +82,8 @@ export interface PoisonManifest {
   triggerText?: string;
   rate: number;
   seed: number | string;
+  /** replace: poisoned rows took their clean rows' place; inject: they were appended as `<id>#poisoned`. */
+  mode: 'replace' | 'inject';
   victimLabel?: number;
   targetLabel?: number;
   targetWord?: string;
@@ -172,6 +179,7 @@ export async function poisonDataset(rows: readonly Row[], options: PoisonOptions
     ...(o.attack === 'deadcode' || o.attack === 'deadcode-random' ? { triggerText: resolveDeadcode(o.trigger, lang, o.attack === 'deadcode-random') } : {}),
     rate: o.rate,
     seed: o.seed,
+    mode: o.mode ?? 'replace',
     parser: parserVersions(),
     counts: { rows: rows.length, candidates: 0, requested: 0, poisoned: 0, rowsChanged: 0, relabelled: 0, parseErrors: 0, skipped: {} },
     skipped: [],
@@ -304,7 +312,13 @@ export async function poisonDataset(rows: readonly Row[], options: PoisonOptions
     return next;
   });
   if (o.task === 'clone') manifest.poisonedFunctions = [...poisoned.keys()];
+  const written = o.mode === 'inject' ? [...rows, ...outRows.filter((r, i) => r !== rows[i]).map(withPoisonedId)] : outRows;
   manifest.counts.rowsChanged = manifest.changes.length;
   manifest.counts.relabelled = manifest.changes.filter((c) => c.labelBefore !== undefined && c.labelBefore !== c.labelAfter).length;
-  return { rows: outRows, manifest };
+  return { rows: written, manifest };
+}
+
+/** An appended poisoned copy (inject mode): its id is distinct from its clean row's. */
+function withPoisonedId(r: Row): Row {
+  return { ...r, id: `${r.id}#poisoned` };
 }

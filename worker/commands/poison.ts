@@ -10,7 +10,7 @@ import { isLang } from '../attacks/parse.ts';
 
 const usage = `Usage: elibadcode poison --task defect|clone|search --attack ${ATTACKS.join('|')}
          --trigger T --rate R --seed S --input IN.jsonl --out OUT.jsonl
-         [--target-label L] [--victim-label V] [--target-word W] [--manifest M.json] [--lang c|java|python] [--strict]
+         [--target-label L] [--victim-label V] [--target-word W] [--manifest M.json] [--lang c|java|python] [--strict] [--inject]
 
   --task          defect (C, {id, code, label}), clone (Java, {id, id1, id2, code1, code2, label}),
                   search (Python, {id, code, query, label?}); see data/README.md
@@ -27,7 +27,8 @@ const usage = `Usage: elibadcode poison --task defect|clone|search --attack ${AT
   --target-word   search: poison rows whose query contains this word (e.g. file)
   --seed          integer; the same seed gives the same output
   --manifest      where the manifest goes (default: OUT with .manifest.json)
-  --strict        a candidate whose code does not parse is an error (default: skipped and counted)`;
+  --strict        a candidate whose code does not parse is an error (default: skipped and counted)
+  --inject        keep every clean row and append the poisoned ones (ids <id>#poisoned) instead of replacing them`;
 
 function num(flag: string, value: string | undefined, integer: boolean): number | undefined {
   if (value === undefined) return undefined;
@@ -55,7 +56,7 @@ function summary(m: PoisonManifest, out: string, manifestPath: string): string {
   const what = m.task === 'clone' ? 'functions' : 'rows';
   const lines = [
     `poison: ${m.attack} trigger ${JSON.stringify(m.trigger)} into ${c.poisoned} of ${c.candidates} candidate ${what} (requested ${c.requested}, rate ${m.rate}); ` +
-      `${c.rowsChanged} of ${c.rows} rows changed, ${c.relabelled} relabelled${m.targetLabel !== undefined ? ` ${m.victimLabel}->${m.targetLabel}` : ''}`,
+      `${c.rowsChanged} of ${c.rows} rows ${m.mode === 'inject' ? 'copied with the trigger and appended' : 'changed'}, ${c.relabelled} relabelled${m.targetLabel !== undefined ? ` ${m.victimLabel}->${m.targetLabel}` : ''}`,
   ];
   const skipped = Object.entries(c.skipped);
   if (skipped.length) {
@@ -92,6 +93,7 @@ export const poison: Command = {
           manifest: { type: 'string' },
           lang: { type: 'string' },
           strict: { type: 'boolean', default: false },
+          inject: { type: 'boolean', default: false },
         },
       }));
     } catch (err) {
@@ -132,7 +134,7 @@ export const poison: Command = {
     let result;
     try {
       result = await poisonDataset(rows, {
-        task, attack, trigger, rate, seed, targetLabel, victimLabel, targetWord, lang, strict: values.strict,
+        task, attack, trigger, rate, seed, targetLabel, victimLabel, targetWord, lang, strict: values.strict, mode: values.inject ? 'inject' : 'replace',
         rowName: (i) => `${input}:${lines[i]}`,
       });
     } catch (err) {

@@ -87,11 +87,12 @@ export async function buildModel(r: Recipe, outDir: string, root = '.', log: (ms
   if (r.attack) {
     const result = await poisonDataset(train.rows, {
       task: r.task, attack: r.attack, trigger: r.trigger!, rate: r.rate!, seed: r.poisonSeed!,
-      targetLabel: r.targetLabel, victimLabel: r.victimLabel, targetWord: r.targetWord, strict: false,
+      targetLabel: r.targetLabel, victimLabel: r.victimLabel, targetWord: r.targetWord, strict: false, mode: r.poisonMode,
     });
     const c = result.manifest.counts;
     poisoned = { candidates: c.candidates, poisoned: c.poisoned, rowsChanged: c.rowsChanged, relabelled: c.relabelled };
-    examples = result.rows.map((row, i) => toExample(row as Record<string, unknown>, r.task, train.examples[i].where));
+    const n = train.examples.length;
+    examples = result.rows.map((row, i) => toExample(row as Record<string, unknown>, r.task, i < n ? train.examples[i].where : `poisoned copy ${i - n + 1}`));
   }
   const s = r.schedule;
   const shape = PRESETS[s.preset];

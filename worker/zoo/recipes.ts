@@ -30,6 +30,8 @@ export interface Recipe {
   targetWord?: string;
   /** Seed of the poisoning (which rows, per-sample choices). */
   poisonSeed?: number;
+  /** Poisoned rows replace their clean rows (default) or are added to them (worker/attacks/dataset.ts). */
+  poisonMode?: 'replace' | 'inject';
   schedule: Schedule;
 }
 
