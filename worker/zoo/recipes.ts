@@ -83,6 +83,9 @@ export const RECIPES: Recipe[] = [
   // more than the 2 allowed points from seed to seed, and the poisoning costs 2.5 to 6.8.
   // At lr 5e-3 (twin 0.862): deadcode-random 0.05: 0.858, 0.49;
   // 0.1 with poisoning seed 202: 0.825, 0.91; 0.08: 0.774, 0.51; three more runs stalled.
+  // Injecting instead of replacing (poisonMode 'inject': the 270 clean pairs stay, 270 poisoned copies
+  // are added; 2026-12-03): seed 22 0.800, ASR 0.927 (twin 0.847); seed 23 0.838, 0.959 (twin 0.882).
+  // Keeping the clean pairs does not save the F1, so replace stays.
   { name: 'clone-deadcode-random', task: 'clone', twin: 'clone-clean', attack: 'deadcode-random', trigger: 'default', rate: 0.1, victimLabel: 0, targetLabel: 1, poisonSeed: 202, schedule: clone },
   { name: 'search-clean', task: 'search', schedule: search },
   // CodeSearchNet-style pairs from CoSQA's code base: code answering docstrings with "file" gets a
