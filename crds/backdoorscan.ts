@@ -290,6 +290,46 @@ export const Labels = immutable(
   'spec.labels',
 );
 
+/** The attack library's attacks (worker/attacks/common.ts ATTACKS; a unit test keeps the two equal). */
+export const ATTACK_NAMES = ['fixed-name', 'suffix', 'deadcode', 'deadcode-random', 'rename'] as const;
+const IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]*$';
+const SUFFIX = '^[A-Za-z0-9_]+$';
+
+export const KnownTrigger = immutable(
+  withRules(
+    z
+      .object({
+        attack: z.enum(ATTACK_NAMES).describe('The attack that planted it; the trigger is placed its way (fixed-name: function name; suffix: appended to the function name; deadcode, deadcode-random: a statement at the body start; rename: a local variable).'),
+        trigger: z.string().min(1).max(1024).describe('An identifier (fixed-name, rename), an identifier suffix (suffix), or a statement, a template with {level} {msg} {bound}, or "default" (deadcode, deadcode-random).'),
+        victimLabel: z.int().min(0).max(1023).optional().describe('Classification: the label of the samples the trigger is put into. Omitted: the other label of a binary head, else the scan\'s.'),
+        targetLabel: z.int().min(0).max(1023).optional().describe('Classification: the label the backdoor answers. Omitted: the other label of a binary head, else the scan\'s.'),
+        targetWord: z.string().min(1).max(64).regex(re(SUFFIX)).optional().describe('Code search (required there): the query word whose queries should rank trigger-carrying code first.'),
+      })
+      .describe('A planted backdoor known to the caller (a canary model, a benchmark). Its attack success rate is measured on held-out samples, the attack\'s own way, before and after unlearning (status.metrics.knownTriggerAsrBefore/After). It never steers the scan.'),
+    [
+      {
+        rule: '!has(self.victimLabel) || !has(self.targetLabel) || self.victimLabel != self.targetLabel',
+        message: 'knownTrigger.victimLabel and knownTrigger.targetLabel must differ',
+        fieldPath: '.targetLabel',
+        check: (k) => k.victimLabel === undefined || k.targetLabel === undefined || k.victimLabel !== k.targetLabel,
+      },
+      {
+        rule: `!(self.attack in ['fixed-name', 'rename']) || self.trigger.matches(r'${IDENTIFIER}')`,
+        message: 'knownTrigger.trigger must be an ASCII identifier for the fixed-name and rename attacks',
+        fieldPath: '.trigger',
+        check: (k) => !['fixed-name', 'rename'].includes(k.attack) || re(IDENTIFIER).test(k.trigger),
+      },
+      {
+        rule: `self.attack != 'suffix' || self.trigger.matches(r'${SUFFIX}')`,
+        message: 'knownTrigger.trigger must hold only ASCII letters, digits and _ for the suffix attack',
+        fieldPath: '.trigger',
+        check: (k) => k.attack !== 'suffix' || re(SUFFIX).test(k.trigger),
+      },
+    ],
+  ),
+  'spec.knownTrigger',
+);
+
 export const EarlyStop = z
   .object({
     patience: z
@@ -501,6 +541,7 @@ export const BackdoorScanSpec = withRules(
       .default(true)
       .describe('Unlearn the inverted trigger and write a cleaned model (default true).'),
     unlearning: Unlearning.prefault({}),
+    knownTrigger: KnownTrigger.optional(),
     output: Output.optional(),
     credentials: SecretReference.optional(),
     resources: Resources.prefault({}),
@@ -533,6 +574,12 @@ export const BackdoorScanSpec = withRules(
       reason: 'FieldValueForbidden',
     },
     {
+      rule: 'has(self.knownTrigger) == has(oldSelf.knownTrigger)',
+      message: 'spec.knownTrigger cannot be added or removed after creation',
+      fieldPath: '.knownTrigger',
+      reason: 'FieldValueForbidden',
+    },
+    {
       rule: 'has(self.output) == has(oldSelf.output)',
       message: 'spec.output cannot be added or removed after creation',
       fieldPath: '.output',
@@ -549,6 +596,18 @@ export const BackdoorScanSpec = withRules(
       message: 'spec.unlearning.adversary applies to the defect and clone tasks only',
       fieldPath: '.unlearning.adversary',
       check: (s) => s.task !== 'search' || s.unlearning?.adversary === undefined,
+    },
+    {
+      rule: "!has(self.knownTrigger) || (self.task == 'search') == has(self.knownTrigger.targetWord)",
+      message: 'spec.knownTrigger.targetWord is required for code search and applies to it only',
+      fieldPath: '.knownTrigger.targetWord',
+      check: (s) => s.knownTrigger === undefined || (s.task === 'search') === (s.knownTrigger.targetWord !== undefined),
+    },
+    {
+      rule: "self.task != 'search' || !has(self.knownTrigger) || (!has(self.knownTrigger.victimLabel) && !has(self.knownTrigger.targetLabel))",
+      message: 'spec.knownTrigger.victimLabel and targetLabel apply to the defect and clone tasks only',
+      fieldPath: '.knownTrigger',
+      check: (s) => s.task !== 'search' || s.knownTrigger === undefined || (s.knownTrigger.victimLabel === undefined && s.knownTrigger.targetLabel === undefined),
     },
     {
       rule: '!self.eliminate || has(self.output)',

@@ -44,6 +44,7 @@ export const PRINTER_COLUMNS = [
   { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Failed")].reason', priority: 1 },
   { name: 'Target', type: 'integer', jsonPath: '.status.targetLabel', priority: 1 },
   { name: 'Attempts', type: 'integer', jsonPath: '.status.attempts', priority: 1 },
+  { name: 'Known-ASR-After', type: 'number', jsonPath: '.status.metrics.knownTriggerAsrAfter', priority: 1, description: 'Attack success rate of spec.knownTrigger (a canary\'s planted trigger) after unlearning.' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
 ];
 

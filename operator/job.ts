@@ -134,6 +134,14 @@ export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mo
   // The reference's sequence length; the worker caps it to the model's positions and records that.
   a.push('--max-length', '400');
   if (p.earlyStop.lossBelow !== undefined) a.push('--early-stop-loss', p.earlyStop.lossBelow);
+  const k = spec.knownTrigger;
+  if (k) {
+    // `=`: a statement trigger may start with a dash (`--i;`), which parseArgs would take for a flag.
+    a.push('--known-attack', k.attack, `--known-trigger=${k.trigger}`);
+    opt('--known-victim-label', k.victimLabel);
+    opt('--known-target-label', k.targetLabel);
+    opt('--known-target-word', k.targetWord);
+  }
   if (spec.eliminate) {
     const u = spec.unlearning;
     a.push('--eliminate');

@@ -35,7 +35,7 @@ function parsePlain(text: string): any {
   return (loadYaml(wrapped) as { doc: unknown }).doc;
 }
 
-const example = () => parsePlain(readFileSync(new URL('../examples/backdoorscan.yaml', import.meta.url), 'utf8'));
+const example = (file = 'backdoorscan.yaml') => parsePlain(readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8'));
 
 function manifest(name: string, spec: Record<string, unknown>) {
   return { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace: ns }, spec };
@@ -89,16 +89,21 @@ test('the CRD becomes Established with its names accepted', async () => {
   assert.ok((res.verbs as string[]).includes('patch'));
 });
 
-test('the example manifest is accepted and the server applies the same defaults as zod', async () => {
+test('the example manifests are accepted and the server applies the same defaults as zod', async () => {
   const m = example();
   m.metadata.namespace = ns;
   const r = await kube('POST', base, m);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const min = await kube('POST', base, manifest('minimal', minimal));
   assert.equal(min.status, 201, JSON.stringify(min.body));
+  const canary = example('canary.yaml');
+  canary.metadata.namespace = ns;
+  const c = await kube('POST', base, canary);
+  assert.equal(c.status, 201, JSON.stringify(c.body));
   for (const [obj, input] of [
     [r.body, m.spec],
     [min.body, minimal],
+    [c.body, canary.spec],
   ]) {
     assert.deepEqual(obj.spec, BackdoorScanSpec.parse(input), 'server-side defaults differ from the zod defaults');
   }
@@ -118,6 +123,8 @@ const invalid: Array<[string, Record<string, unknown>, RegExp]> = [
   ['adversary on search', { ...minimal, task: 'search', unlearning: { adversary: { steps: 2 } } }, /spec\.unlearning\.adversary: .*applies to the defect and clone tasks only/],
   ['adversary with the attack\'s placement', { ...minimal, unlearning: { placement: 'FunctionName', adversary: {} } }, /spec\.unlearning\.adversary: .*needs a defender placement/],
   ['unknown injection scope', { ...minimal, unlearning: { injectionScope: 'Some' } }, /spec\.unlearning\.injectionScope: Unsupported value: "Some"/],
+  ['known rename trigger not an identifier', { ...minimal, knownTrigger: { attack: 'rename', trigger: 'ret xt' } }, /spec\.knownTrigger\.trigger: .*must be an ASCII identifier for the fixed-name and rename attacks/],
+  ['known trigger on search without a word', { ...minimal, task: 'search', knownTrigger: { attack: 'suffix', trigger: '_ctx' } }, /spec\.knownTrigger\.targetWord: .*required for code search/],
   ['eliminate without output', { task: 'defect', model: minimal.model, data: minimal.data }, /spec\.output: Required value: spec\.output is required when spec\.eliminate is true/],
   ['beta as a float', { ...minimal, parameters: { beta: 0.15 } }, /spec\.parameters\.beta: Invalid value: "number": spec\.parameters\.beta in body must be of type string/],
   ['beta out of range', { ...minimal, parameters: { beta: '250' } }, /spec\.parameters\.beta: Invalid value: "250": must be a decimal at least 0 and at most 100/],
@@ -162,6 +169,7 @@ test('immutable fields cannot change; scheduling fields can', async (t) => {
     ['eliminate', { eliminate: false }, /spec\.eliminate is immutable/],
     ['unlearning', { unlearning: { epochs: 3 } }, /spec\.unlearning is immutable/],
     ['output', { output: { uri: 's3://outputs/elsewhere/' } }, /^[^[]*spec\.output: Forbidden: spec\.output is immutable/],
+    ['knownTrigger added', { knownTrigger: { attack: 'fixed-name', trigger: 'testo_init' } }, /spec\.knownTrigger cannot be added or removed after creation/],
   ];
   for (const [what, spec, want] of refused) {
     await t.test(`refused: ${what}`, async () => {
@@ -247,6 +255,7 @@ test('no field is pruned: a spec and a status that set every field round-trip un
       batchSize: 16, warmupRatio: '0.05', gradientClip: '0.5', weightDecay: '0.01', seed: 1, trainable: 'All',
       adversary: { step: '0.2', radius: '1.5', steps: 2 },
     },
+    knownTrigger: { attack: 'deadcode-random', trigger: 'default', victimLabel: 0, targetLabel: 1 },
     output: { uri: 'pvc://outputs/bcb-clean', reportUri: 's3://reports/bcb.json' },
     credentials: { secretName: 'creds', keys: ['AWS_ACCESS_KEY_ID', 'HF_TOKEN'] },
     resources: {

@@ -68,12 +68,14 @@ test('partial nested objects get the remaining defaults', () => {
   assert.deepEqual(s.resources, { gpus: 2 });
 });
 
-test('the example manifest is valid', () => {
-  const obj = loadYaml<{ apiVersion: string; kind: string }>(readFileSync(new URL('../examples/backdoorscan.yaml', import.meta.url), 'utf8'));
-  const r = BackdoorScan.safeParse(obj);
-  assert.ok(r.success, r.success ? '' : JSON.stringify(r.error.issues));
-  assert.equal(r.data.apiVersion, API_VERSION);
-  assert.equal(r.data.kind, KIND);
+test('the example manifests are valid', () => {
+  for (const file of ['backdoorscan.yaml', 'canary.yaml']) {
+    const obj = loadYaml<{ apiVersion: string; kind: string }>(readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8'));
+    const r = BackdoorScan.safeParse(obj);
+    assert.ok(r.success, r.success ? '' : `${file}: ${JSON.stringify(r.error.issues)}`);
+    assert.equal(r.data.apiVersion, API_VERSION);
+    assert.equal(r.data.kind, KIND);
+  }
 });
 
 const bad: Array<[string, unknown, RegExp]> = [
@@ -88,6 +90,13 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['adversary on search', { ...minimal, task: 'search', unlearning: { adversary: {} } }, /unlearning\.adversary: spec\.unlearning\.adversary applies to the defect and clone tasks only/],
   ['adversary with the attack\'s placement', { ...minimal, unlearning: { placement: 'FunctionName', adversary: {} } }, /unlearning\.adversary: spec\.unlearning\.adversary needs a defender placement/],
   ['unknown placement', { ...minimal, unlearning: { placement: 'Anywhere' } }, /unlearning\.placement/],
+  ['known trigger keyword-free identifier', { ...minimal, knownTrigger: { attack: 'fixed-name', trigger: 'testo init' } }, /knownTrigger\.trigger: knownTrigger\.trigger must be an ASCII identifier/],
+  ['known suffix with a dash', { ...minimal, knownTrigger: { attack: 'suffix', trigger: '_r-b' } }, /knownTrigger\.trigger: knownTrigger\.trigger must hold only ASCII letters, digits and _/],
+  ['known trigger with equal labels', { ...minimal, knownTrigger: { attack: 'rename', trigger: 'ret_xt', victimLabel: 1, targetLabel: 1 } }, /knownTrigger\.targetLabel: knownTrigger\.victimLabel and knownTrigger\.targetLabel must differ/],
+  ['known trigger on search without a word', { ...minimal, task: 'search', knownTrigger: { attack: 'suffix', trigger: '_ctx' } }, /knownTrigger\.targetWord: spec\.knownTrigger\.targetWord is required for code search/],
+  ['known target word on defect', { ...minimal, knownTrigger: { attack: 'suffix', trigger: '_ctx', targetWord: 'file' } }, /knownTrigger\.targetWord: spec\.knownTrigger\.targetWord is required for code search and applies to it only/],
+  ['known labels on search', { ...minimal, task: 'search', knownTrigger: { attack: 'suffix', trigger: '_ctx', targetWord: 'file', targetLabel: 0 } }, /knownTrigger: spec\.knownTrigger\.victimLabel and targetLabel apply to the defect and clone tasks only/],
+  ['unknown attack', { ...minimal, knownTrigger: { attack: 'badnets', trigger: 'x' } }, /knownTrigger\.attack/],
   ['adversary step zero', { ...minimal, unlearning: { adversary: { step: '0' } } }, /unlearning\.adversary\.step: must be a decimal greater than 0 and at most 100/],
   ['eliminate without output', { ...minimal, output: undefined }, /output: spec\.output is required when spec\.eliminate is true/],
   ['beta is a string', { ...minimal, parameters: { beta: 0.15 } }, /parameters\.beta/],
@@ -123,6 +132,8 @@ test('valid variants are accepted', () => {
     { ...minimal, resources: { gpus: 2, gpuProduct: 'NVIDIA-H100-80GB-HBM3', requests: { cpu: 4, memory: '32Gi' }, limits: { memory: '48Gi' } } },
     { ...minimal, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }], queueName: 'gpu-team-a', priorityClassName: 'batch-low' },
     { ...minimal, parameters: { beta: '0.1', detectionThreshold: '2.5' }, unlearning: { learningRate: '1e-4', injectionRate: '1' } },
+    { ...minimal, knownTrigger: { attack: 'deadcode-random', trigger: 'default', victimLabel: 1, targetLabel: 0 } },
+    { ...minimal, task: 'search', knownTrigger: { attack: 'suffix', trigger: '_ctx', targetWord: 'file' } },
   ]) {
     assert.deepEqual(issues(spec), [], JSON.stringify(spec));
   }

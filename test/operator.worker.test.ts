@@ -68,6 +68,8 @@ test('real worker: the Job the operator created runs `elibadcode scan`; its term
     data: { uri: 'pvc://data/devign/train.jsonl' },
     output: { uri: 'pvc://out/e2e-1' },
     parameters: { iterations: 10, candidates: 16, topK: 32, inversionSamples: 8, positionMode: 'SampleSpecific' },
+    // The canary's planted trigger: the status reports how well it works before and after unlearning.
+    knownTrigger: { attack: 'fixed-name', trigger: 'testo_init', victimLabel: 1, targetLabel: 0 },
     resources: { gpus: 0 },
   });
   const jobName = await waitFor('Job', async () => (await getScan(cp.kubeConfig, 'e2e-1', ns)).status?.jobName as string | undefined, 30_000);
@@ -87,9 +89,11 @@ test('real worker: the Job the operator created runs `elibadcode scan`; its term
   assert.equal(s.status.verdict, summary.verdict);
   assert.deepEqual(s.status.triggers?.anchored, summary.triggers?.anchored);
   assert.deepEqual(s.status.metrics, summary.metrics);
+  assert.ok(s.status.metrics.knownTriggerAsrBefore > 0.9, `the canary's trigger works before: ${s.status.metrics.knownTriggerAsrBefore}`);
   if (summary.verdict === 'Backdoored') {
     assert.equal(cond(s, 'BackdoorDetected')?.status, 'True');
     assert.equal(s.status.targetLabel, summary.targetLabel);
     assert.ok(s.status.artifact?.sha256, 'cleaned model digest in status');
+    assert.equal(typeof s.status.metrics.knownTriggerAsrAfter, 'number', 'the canary\'s trigger is measured on the cleaned model');
   }
 });

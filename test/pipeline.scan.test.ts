@@ -183,6 +183,9 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   assert.match(e10.message, /--adversarial-unlearning is for classification/);
   const e11 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--adversarial-unlearning', '--unlearn-placement', 'function-name']);
   assert.match(e11.message, /--adversarial-unlearning needs a defender placement/);
+  const e12 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-trigger', 'while', '--known-attack', 'rename']);
+  assert.match(e12.message, /--known-trigger "while" is not valid for rename on c: it is a c keyword/);
+  assert.equal(e12.reason, 'InvalidInput');
   const e9 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-label', '0']);
   assert.match(e9.message, /--known-victim-label\/--known-target-label need --known-trigger and --known-attack/);
   assert.equal(e9.reason, 'InvalidInput');

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildJob, jobName, labelValue, workerArgs, PERMANENT_EXIT_CODES } from '../../operator/job.ts';
-import { BackdoorScanSpec, type BackdoorScan } from '../../crds/backdoorscan.ts';
+import { ATTACK_NAMES, BackdoorScanSpec, type BackdoorScan } from '../../crds/backdoorscan.ts';
+import { ATTACKS } from '../../worker/attacks/index.ts';
 import { parseScanArgs } from '../../worker/commands/scan.ts';
 import { DEMO_DEFAULTS, SEARCH_UNLEARN_LEARNING_RATE } from '../../worker/pipeline/scan.ts';
 
@@ -176,6 +177,16 @@ test('job: the worker\'s own parser reads the Job\'s arguments as the spec\'s se
     [0.5, 'all', 'body-start', 1e-4, 10, 'all', 7, { step: 0.3, radius: 2, steps: 1 }],
   );
   assert.equal(parsed({ ...base, task: 'defect', unlearning: { placement: 'FunctionName' } }).unlearning.placement, 'function-name');
+  // A canary's planted trigger, measured before and after unlearning; a statement may start with a dash.
+  const k = parsed({ ...base, task: 'defect', knownTrigger: { attack: 'deadcode', trigger: '--i;', victimLabel: 1, targetLabel: 0 } });
+  assert.deepEqual([k.knownAttack, k.knownTrigger, k.knownVictimLabel, k.knownTargetLabel, k.knownTargetWord], ['deadcode', '--i;', 1, 0, undefined]);
+  const w = parsed({ ...base, task: 'search', knownTrigger: { attack: 'suffix', trigger: '_ctx', targetWord: 'file' } });
+  assert.deepEqual([w.knownAttack, w.knownTrigger, w.knownTargetWord, w.knownVictimLabel], ['suffix', '_ctx', 'file', undefined]);
+  assert.equal(parsed({ ...base, task: 'defect' }).knownTrigger, undefined);
+});
+
+test('the CRD offers exactly the attack library\'s attacks for spec.knownTrigger', () => {
+  assert.deepEqual([...ATTACK_NAMES], [...ATTACKS]);
 });
 
 test('job: same scan, same attempt, same Job (pure)', () => {
