@@ -617,6 +617,8 @@ function describeFinding(s: ScanSummary): string {
   if (trig !== undefined) parts.push(`trigger ${JSON.stringify(trig)}`);
   if (s.metrics?.detectionScore !== undefined) parts.push(`score ${s.metrics.detectionScore}${s.metrics.detectionThreshold !== undefined ? ` (threshold ${s.metrics.detectionThreshold})` : ''}`);
   if (s.metrics?.asrBefore !== undefined) parts.push(`ASR ${s.metrics.asrBefore}${s.metrics.asrAfter !== undefined ? ` -> ${s.metrics.asrAfter}` : ''}`);
+  const known = s.metrics?.knownTriggerAsrBefore;
+  if (known !== undefined) parts.push(`known trigger ASR ${known}${s.metrics?.knownTriggerAsrAfter !== undefined ? ` -> ${s.metrics.knownTriggerAsrAfter}` : ''}`);
   if (s.artifact?.modelUri) parts.push(`cleaned model ${s.artifact.modelUri}`);
   return parts.join(', ');
 }

@@ -90,6 +90,7 @@ test('real worker: the Job the operator created runs `elibadcode scan`; its term
   assert.deepEqual(s.status.triggers?.anchored, summary.triggers?.anchored);
   assert.deepEqual(s.status.metrics, summary.metrics);
   assert.ok(s.status.metrics.knownTriggerAsrBefore > 0.9, `the canary's trigger works before: ${s.status.metrics.knownTriggerAsrBefore}`);
+  assert.match(cond(s, 'BackdoorDetected')?.message ?? '', new RegExp(`known trigger ASR ${s.status.metrics.knownTriggerAsrBefore}`), 'the finding names the canary\'s ASR');
   if (summary.verdict === 'Backdoored') {
     assert.equal(cond(s, 'BackdoorDetected')?.status, 'True');
     assert.equal(s.status.targetLabel, summary.targetLabel);
