@@ -100,3 +100,12 @@ test('mistakes get one actionable message: flags exit 2, unusable files exit 1, 
   assert.equal(badBackend.code, 1);
   assert.match(badBackend.stderr, /unknown backend "tpu"/);
 });
+
+test('scan checks a known dead-code trigger by parsing it, in a fresh process, before any inversion', () => {
+  const rows = readFileSync(join(data, 'devign/train.jsonl'), 'utf8').trim().split('\n').slice(0, 40).map((l) => JSON.parse(l));
+  const args = ['scan', '--model', new URL('../zoo/defect-deadcode-random', import.meta.url).pathname, '--data', jsonl('scan.jsonl', rows), '--task', 'defect', '--no-eliminate'];
+  const bad = run(...args, '--known-attack', 'deadcode', '--known-trigger', 'if (');
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.match(bad.stderr, /--known-trigger "if \(" is not valid for deadcode on c: it does not parse as a c statement/);
+  assert.doesNotMatch(bad.stderr, /grammars are not loaded|\n\s+at /);
+});

@@ -186,6 +186,8 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   const e12 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-trigger', 'while', '--known-attack', 'rename']);
   assert.match(e12.message, /--known-trigger "while" is not valid for rename on c: it is a c keyword/);
   assert.equal(e12.reason, 'InvalidInput');
+  const e13 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-trigger', 'if (', '--known-attack', 'deadcode']);
+  assert.match(e13.message, /--known-trigger "if \(" is not valid for deadcode on c: it does not parse as a c statement/);
   const e9 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-label', '0']);
   assert.match(e9.message, /--known-victim-label\/--known-target-label need --known-trigger and --known-attack/);
   assert.equal(e9.reason, 'InvalidInput');

@@ -8,7 +8,7 @@ import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../model/checkp
 import { readExamples, maxModelLength, type Example } from '../model/tasks.ts';
 import { initBackend } from '../model/backend.ts';
 import { rng, shuffled } from '../rng.ts';
-import { isAttack, triggerProblem, type AttackName } from '../attacks/index.ts';
+import { initParsers, isAttack, triggerProblem, type AttackName } from '../attacks/index.ts';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
 import { triggerVocabulary } from './vocabulary.ts';
 import { bodyStartPositions, encodeIds, languageOf, samplePositions, type PositionChoice, type Sample, type ScanTask } from './positions.ts';
@@ -246,6 +246,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   if (o.knownAttack === undefined && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label need --known-trigger and --known-attack');
   if (o.task === 'search' && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label are for classification; code search has --known-target-word');
   const lang = languageOf(o.task);
+  if (o.knownAttack !== undefined) await initParsers(); // a statement trigger is checked by parsing it
   const knownProblem = o.knownAttack !== undefined ? triggerProblem(o.knownAttack as AttackName, o.knownTrigger!, lang) : undefined;
   if (knownProblem) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-trigger ${JSON.stringify(o.knownTrigger)} is not valid for ${o.knownAttack} on ${lang}: ${knownProblem}`);
   const tok = ckpt.tokenizer;
