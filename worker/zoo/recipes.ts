@@ -85,7 +85,8 @@ export const RECIPES: Recipe[] = [
   // 0.1 with poisoning seed 202: 0.825, 0.91; 0.08: 0.774, 0.51; three more runs stalled.
   // Injecting instead of replacing (poisonMode 'inject': the 270 clean pairs stay, 270 poisoned copies
   // are added; 2026-12-03): seed 22 0.800, ASR 0.927 (twin 0.847); seed 23 0.838, 0.959 (twin 0.882).
-  // Keeping the clean pairs does not save the F1, so replace stays.
+  // Keeping the clean pairs does not save the F1, so replace stays. Nor does capacity: with the
+  // `small` preset (hidden 64) the twin reads 0.858 and this model 0.799 (ASR 0.947), 5.9 below.
   { name: 'clone-deadcode-random', task: 'clone', twin: 'clone-clean', attack: 'deadcode-random', trigger: 'default', rate: 0.1, victimLabel: 0, targetLabel: 1, poisonSeed: 202, schedule: clone },
   { name: 'search-clean', task: 'search', schedule: search },
   // CodeSearchNet-style pairs from CoSQA's code base: code answering docstrings with "file" gets a
