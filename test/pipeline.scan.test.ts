@@ -92,6 +92,13 @@ test('forced full unlearning: the trigger goes into both labels at defender-chos
   assert.ok(r.unlearning.injected! > 120, `injected ${r.unlearning.injected}`);
   assert.ok(r.verification.cleanAfter!.accuracy! >= r.verification.cleanBefore.accuracy! - 0.1);
   assert.ok(r.verification.known!.after !== undefined);
+  // Single tokens unlearned besides the trigger are the verdict's, at or above its threshold, none of the trigger's own.
+  const flips = r.verdict.evidence.singleTokenFlipRates as Record<string, number>;
+  for (const t of r.unlearning.singleTokens ?? []) {
+    assert.ok(t.flipRate >= r.verdict.threshold && flips[t.token] === t.flipRate, JSON.stringify(t));
+    assert.ok(!r.unlearning.trigger!.tokenIds.includes(t.tokenId));
+  }
+  assert.equal((r.unlearning.singleTokens ?? []).length, Object.entries(flips).filter(([tok, f]) => f >= r.verdict.threshold && !r.unlearning.trigger!.tokens.includes(tok)).length);
   unlearned = r;
 });
 

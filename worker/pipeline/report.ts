@@ -83,6 +83,8 @@ export const ScanReport = z.object({
       trainable: z.string().optional(),
       parameters: z.int().optional(),
       placement: z.string().optional(),
+      /** Single tokens unlearned besides the trigger, each with its flip rate alone on held-out samples (the verdict's tokens at or above its threshold). */
+      singleTokens: z.array(z.object({ token: z.string(), tokenId: z.int(), flipRate: z.number() })).optional(),
       /** Adversarial unlearning: its settings, the adversary's −log P(target) in the first and last epoch, and how far the trigger rows moved. */
       adversary: z.object({ step: z.number(), radius: z.number(), steps: z.int(), firstEpochLoss: z.number().nullable(), lastEpochLoss: z.number().nullable(), meanShift: z.number() }).optional(),
       meanLoss: z.number().nullable().optional(),

@@ -181,10 +181,18 @@ export function knownLabels(o: Pick<ScanOptions, 'knownVictimLabel' | 'knownTarg
 
 const asTrigger = (ckpt: Checkpoint, ids: number[]) => ({ tokenIds: ids, tokens: ckpt.tokenizer.tokens(ids), text: ids.length ? ckpt.tokenizer.decode(ids) : '' });
 
+/** What one option's inversion found: raw and anchored trigger (and query), and its positions. */
+interface OptionWinner {
+  trigger: number[];
+  query?: number[];
+  anchored: number[];
+  positions: number[];
+}
+
 /** One scan option's trigger measured on held-out samples (the verdict's evidence). */
 interface OptionEvidence {
   option: OptionReport;
-  win: { trigger: number[]; query?: number[]; anchored: number[]; positions: number[] };
+  win: OptionWinner;
   /** The anchored trigger, or the raw one when anchoring kept nothing. */
   unlearnTrigger: number[];
   heldOut: Sample[];
@@ -335,7 +343,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
       : mode === 'BodyStart' ? bodyStartPositions(tok, samples, lang, o.maxLength, o.triggerLength)
         : samples.map(() => ({ position: o.fixedPosition, how: 'fixed' as const }));
   const options: OptionReport[] = [];
-  const bests = new Map<string, { trigger: number[]; query?: number[]; anchored: number[]; positions: number[] }>();
+  const bests = new Map<string, OptionWinner>();
   for (const p of pairs) {
     const samples = inversionSets.get(p.victim ?? 0)!;
     for (const mode of modes) {
@@ -534,12 +542,14 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     const trainable: Trainable = o.unlearning.trainable === 'auto' ? (isSearch ? 'all' : 'head') : o.unlearning.trainable;
     // Single tokens that flip held-out samples alone at or above the threshold are unlearned too:
     // GCG's raw trigger may reach a low loss without them (zoo defect-fixed-name: `est`).
-    const strong = Object.entries(singleTokenIds).filter(([, f]) => f >= threshold).map(([id]) => [Number(id)]).filter((t) => !unlearnTrigger.includes(t[0]));
+    const singles = Object.entries(singleTokenIds).map(([id, f]) => [Number(id), f] as const).filter(([id, f]) => f >= threshold && !unlearnTrigger.includes(id));
+    const strong = singles.map(([id]) => [id]);
     if (strong.length) fallbacks.push(`unlearning also uses the single tokens ${JSON.stringify(tok.tokens(strong.map((t) => t[0])))} (each flips ≥ ${threshold} of held-out samples alone)`);
     const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: unlearnTrigger, extraTriggers: strong, victimLabel: victim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
     const finite = (x: number) => (Number.isFinite(x) ? x : null);
     unlearning = {
       ran: true, why, trigger: asTrigger(ckpt, unlearnTrigger), ...u, meanLoss: finite(u.meanLoss), finalLoss: finite(u.finalLoss),
+      singleTokens: singles.map(([id, f]) => ({ token: tok.tokens([id])[0], tokenId: id, flipRate: f })),
       ...(u.adversary ? { adversary: { ...u.adversary, firstEpochLoss: finite(u.adversary.firstEpochLoss), lastEpochLoss: finite(u.adversary.lastEpochLoss) } } : {}),
     };
     if (u.injected === 0) fallbacks.push(`unlearning injected the trigger into no sample (${u.skipped} victim samples could not carry it)`);
