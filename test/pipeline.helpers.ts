@@ -1,10 +1,14 @@
-// Test support: a tiny RoBERTa defect detector, trained here on the bundled Devign subset with
+// Test support: the clean twin's rate for a planted trigger, and a tiny RoBERTa defect detector, trained here on the bundled Devign subset with
 // the golden tokenizer, with or without a `testo_init` function-name backdoor (victim 1 → target 0).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { poisonDataset } from '../worker/attacks/dataset.ts';
 import { readRows, type DefectRow } from '../worker/attacks/rows.ts';
-import { saveCheckpoint } from '../worker/model/checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint } from '../worker/model/checkpoint.ts';
+import { maxModelLength, readExamples } from '../worker/model/tasks.ts';
+import { knownTriggerAsr } from '../worker/pipeline/verification.ts';
+import type { AttackName } from '../worker/attacks/index.ts';
+import type { ZooEntry } from '../worker/zoo/build.ts';
 import { parseConfig } from '../worker/model/config.ts';
 import { Roberta } from '../worker/model/roberta.ts';
 import { CodeTokenizer } from '../worker/model/tokenizer.ts';
@@ -65,4 +69,21 @@ export async function trainVictim(o: VictimOptions): Promise<string> {
 export function writeJsonl(file: string, rows: unknown[]): string {
   writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return file;
+}
+
+/**
+ * A defect zoo model's planted trigger on its clean twin (zoo defect-clean): ASR on the held-out
+ * victims of data/devign/test.jsonl, placed the attack's way as the scan's known-trigger check
+ * places it. A cleaned model cannot be expected to go below it.
+ */
+export async function twinRate(entry: Pick<ZooEntry, 'attack' | 'trigger' | 'victimLabel' | 'targetLabel'>): Promise<number> {
+  const twin = loadCheckpoint('zoo/defect-clean');
+  try {
+    const maxLength = Math.min(128, maxModelLength(twin.model));
+    const victims = readExamples('data/devign/test.jsonl', 'defect').filter((r) => r.label === entry.victimLabel)
+      .map((r) => ({ where: r.where, code: r.code, ids: encodeIds(twin.tokenizer, r.code, maxLength), label: r.label! }));
+    return (await knownTriggerAsr(twin.model, twin.tokenizer, victims, entry.attack as AttackName, entry.trigger!, 'c', entry.targetLabel!, maxLength, 123456)).asr;
+  } finally {
+    twin.model.dispose();
+  }
 }

@@ -16,12 +16,9 @@ import { initBackend } from '../worker/model/backend.ts';
 import { scan } from '../worker/commands/scan.ts';
 import { ScanReport } from '../worker/pipeline/report.ts';
 import type { ZooEntry } from '../worker/zoo/build.ts';
-import { loadCheckpoint } from '../worker/model/checkpoint.ts';
 import { resolveDeadcode } from '../worker/attacks/deadcode.ts';
-import { readExamples, maxModelLength } from '../worker/model/tasks.ts';
-import { encodeIds } from '../worker/pipeline/positions.ts';
-import { knownTriggerAsr } from '../worker/pipeline/verification.ts';
-import type { AttackName } from '../worker/attacks/index.ts';
+import { loadCheckpoint } from '../worker/model/checkpoint.ts';
+import { twinRate } from './pipeline.helpers.ts';
 
 await initBackend('wasm');
 const tmp = mkdtempSync(join(tmpdir(), 'pipeline-zoo-'));
@@ -126,18 +123,6 @@ const UNLEARNED: Record<string, { extra: string[]; todo?: string }> = {
   'defect-rename': { extra: [], todo: 'unlearning leaves `ret_xt` at 81.4% where the clean twin gives 39.5% on the same functions (adversarial unlearning: 90.7%)' },
 };
 
-/** The planted trigger's ASR on the clean twin, on the scan's held-out victims (test.jsonl label 1), placed as the scan places it. */
-async function twinRate(entry: ZooEntry): Promise<number> {
-  const twin = loadCheckpoint('zoo/defect-clean');
-  try {
-    const maxLength = Math.min(128, maxModelLength(twin.model));
-    const victims = readExamples('data/devign/test.jsonl', 'defect').filter((r) => r.label === entry.victimLabel)
-      .map((r) => ({ where: r.where, code: r.code, ids: encodeIds(twin.tokenizer, r.code, maxLength), label: r.label! }));
-    return (await knownTriggerAsr(twin.model, twin.tokenizer, victims, entry.attack as AttackName, entry.trigger!, 'c', entry.targetLabel!, maxLength, 123456)).asr;
-  } finally {
-    twin.model.dispose();
-  }
-}
 
 for (const entry of manifest.models.filter((m) => UNLEARNED[m.name])) {
   const { extra, todo } = UNLEARNED[entry.name];
