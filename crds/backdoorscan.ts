@@ -293,7 +293,7 @@ export const Labels = immutable(
 /** The attack library's attacks (worker/attacks/common.ts ATTACKS; a unit test keeps the two equal). */
 export const ATTACK_NAMES = ['fixed-name', 'suffix', 'deadcode', 'deadcode-random', 'rename'] as const;
 const IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]*$';
-const SUFFIX = '^[A-Za-z0-9_]+$';
+const WORD = '^[A-Za-z0-9_]+$';
 
 export const KnownTrigger = immutable(
   withRules(
@@ -303,7 +303,7 @@ export const KnownTrigger = immutable(
         trigger: z.string().min(1).max(1024).describe('An identifier (fixed-name, rename), an identifier suffix (suffix), or a statement, a template with {level} {msg} {bound}, or "default" (deadcode, deadcode-random).'),
         victimLabel: z.int().min(0).max(1023).optional().describe('Classification: the label of the samples the trigger is put into. Omitted: the other label of a binary head, else the scan\'s.'),
         targetLabel: z.int().min(0).max(1023).optional().describe('Classification: the label the backdoor answers. Omitted: the other label of a binary head, else the scan\'s.'),
-        targetWord: z.string().min(1).max(64).regex(re(SUFFIX)).optional().describe('Code search (required there): the query word whose queries should rank trigger-carrying code first.'),
+        targetWord: z.string().min(1).max(64).regex(re(WORD)).optional().describe('Code search (required there): the query word whose queries should rank trigger-carrying code first.'),
       })
       .describe('A planted backdoor known to the caller (a canary model, a benchmark). Its attack success rate is measured on held-out samples, the attack\'s own way, before and after unlearning (status.metrics.knownTriggerAsrBefore/After). It never steers the scan.'),
     [
@@ -320,10 +320,10 @@ export const KnownTrigger = immutable(
         check: (k) => !['fixed-name', 'rename'].includes(k.attack) || re(IDENTIFIER).test(k.trigger),
       },
       {
-        rule: `self.attack != 'suffix' || self.trigger.matches(r'${SUFFIX}')`,
+        rule: `self.attack != 'suffix' || self.trigger.matches(r'${WORD}')`,
         message: 'knownTrigger.trigger must hold only ASCII letters, digits and _ for the suffix attack',
         fieldPath: '.trigger',
-        check: (k) => k.attack !== 'suffix' || re(SUFFIX).test(k.trigger),
+        check: (k) => k.attack !== 'suffix' || re(WORD).test(k.trigger),
       },
     ],
   ),

@@ -150,7 +150,7 @@ export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mo
       if (u.data.sha256) a.push('--unlearn-data-sha256', u.data.sha256);
     }
     opt('--injection-rate', u.injectionRate);
-    a.push('--injection-scope', u.injectionScope.toLowerCase());
+    opt('--injection-scope', u.injectionScope);
     a.push('--unlearn-placement', PLACEMENT_FLAG[u.placement]);
     opt('--learning-rate', u.learningRate);
     opt('--epochs', u.epochs);

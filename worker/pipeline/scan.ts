@@ -254,9 +254,11 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   if (o.knownAttack === undefined && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label need --known-trigger and --known-attack');
   if (o.task === 'search' && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label are for classification; code search has --known-target-word');
   const lang = languageOf(o.task);
-  if (o.knownAttack !== undefined) await initParsers(); // a statement trigger is checked by parsing it
-  const knownProblem = o.knownAttack !== undefined ? triggerProblem(o.knownAttack as AttackName, o.knownTrigger!, lang) : undefined;
-  if (knownProblem) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-trigger ${JSON.stringify(o.knownTrigger)} is not valid for ${o.knownAttack} on ${lang}: ${knownProblem}`);
+  if (o.knownAttack !== undefined) {
+    await initParsers(); // a statement trigger is checked by parsing it
+    const problem = triggerProblem(o.knownAttack as AttackName, o.knownTrigger!, lang);
+    if (problem) throw new ScanError(WorkerErrorReason.InvalidInput, `--known-trigger ${JSON.stringify(o.knownTrigger)} is not valid for ${o.knownAttack} on ${lang}: ${problem}`);
+  }
   const tok = ckpt.tokenizer;
   const isSearch = o.task === 'search';
 
