@@ -104,6 +104,8 @@ export const ConditionReason = {
   /** Unlearning ran and the model was written, but the inverted trigger still scores as a backdoor. */
   BackdoorSurvived: 'BackdoorSurvived',
   EliminationDisabled: 'EliminationDisabled',
+  /** The verdict was Clean, so there was no trigger to unlearn (spec.unlearning.force unlearns anyway). */
+  NothingToUnlearn: 'NothingToUnlearn',
   // Suspended
   SuspendedByUser: 'SuspendedByUser',
   Resumed: 'Resumed',
@@ -339,6 +341,7 @@ export const EarlyStop = z
       .default(0)
       .describe('Stop an inversion run after this many iterations without a new best loss. 0 disables (reference behaviour).'),
     lossBelow: decimal('Stop an inversion run as soon as the best loss is at or below this value.', { min: 0, max: 1000 }),
+    asrAtLeast: decimal('Stop an inversion run as soon as its best trigger flips at least this fraction of the inversion samples to the target (classification only).', { gt: 0, max: 1 }),
   })
   .describe('Early stopping of trigger inversion (an extension; the reference runs every iteration).');
 
@@ -363,6 +366,17 @@ export const ScanParameters = immutable(
           .describe('Where triggers are inserted: SampleSpecific (least-sensitive identifier per sample), Fixed (fixedPosition), Both (the two, reference), or BodyStart (where a statement can begin in the function body, the slot dead-code attacks use; an extension).'),
         fixedPosition: z.int().min(1).max(1024).default(50).describe('BPE token position used by the Fixed mode (reference: 50).'),
         seed: z.int().min(0).max(2147483647).default(123456).describe('Random seed of trigger initialisation and candidate sampling (reference: 123456).'),
+        maxLength: z.int().min(8).max(4096).default(400).describe('Code length in BPE tokens, capped to the model\'s positions (reference: 400).'),
+        queryMaxLength: z.int().min(4).max(4096).default(128).describe('Query length in BPE tokens for code search (reference: 128).'),
+        keepWordInitial: z.boolean().default(false).describe('Also keep word-initial identifier tokens (a leading space marker) in the trigger vocabulary (spec 3.9; reference: false).'),
+        screenLimit: z
+          .int()
+          .min(0)
+          .max(1000000)
+          .optional()
+          .describe('Single tokens scored before each inversion run, which then starts from the best of them (an extension; the verdict\'s threshold was calibrated with it). 0: the reference\'s random start. Omitted: the worker default (1024).'),
+        twoSidedAnchoring: z.boolean().default(false).describe('Anchoring also keeps a token whose removal lowers the loss by more than beta (the paper\'s |ΔL|; the reference code is one-sided).'),
+        anchorRepeats: z.boolean().default(false).describe('Anchoring also keeps every copy of a repeated token whose removal as a whole raises the loss by more than beta (the reference drops it).'),
         detectionThreshold: decimal('Detection-score threshold above which the verdict is Backdoored. Omitted: the worker default.', {
           min: 0,
           max: 1000000,
@@ -405,6 +419,7 @@ export const Unlearning = immutable(
         gradientClip: decimal('Global gradient-norm clip (reference: "1.0").', { gt: 0, max: 1000 }, '1.0'),
         weightDecay: decimal('AdamW weight decay (reference: "0").', { min: 0, max: 1 }, '0'),
         seed: z.int().min(0).max(2147483647).default(42).describe('Seed of trigger injection and shuffling (reference: 42).'),
+        force: z.boolean().default(false).describe('Unlearn whatever the verdict (the paper\'s setting, which assumes every model is backdoored). false: unlearn only a Backdoored verdict\'s trigger.'),
         trainable: z
           .enum(['Auto', 'Head', 'All'])
           .default('Auto')
@@ -429,6 +444,17 @@ export const Unlearning = immutable(
     ],
   ),
   'spec.unlearning',
+);
+
+export const Evaluation = immutable(
+  z
+    .object({
+      data: DataSource.optional().describe('Held-out clean samples for the verdict and the before/after metrics. Omitted: part of spec.data (see fraction).'),
+      fraction: decimal('When neither evaluation.data nor unlearning.data is given: the share of spec.data left after inversion that is held out for evaluation; the rest is unlearning data. Omitted: "0.5".', { gt: 0, max: 1 }),
+      verdictSamples: z.int().min(1).max(100000).optional().describe('Held-out victim-label samples the verdict scores the inverted trigger on. Omitted: the worker default (40).'),
+    })
+    .describe('Held-out evaluation: the verdict and the metrics before and after unlearning.'),
+  'spec.evaluation',
 );
 
 export const Output = immutable(
@@ -541,6 +567,7 @@ export const BackdoorScanSpec = withRules(
       .default(true)
       .describe('Unlearn the inverted trigger and write a cleaned model (default true).'),
     unlearning: Unlearning.prefault({}),
+    evaluation: Evaluation.prefault({}),
     knownTrigger: KnownTrigger.optional(),
     output: Output.optional(),
     credentials: SecretReference.optional(),
@@ -608,6 +635,24 @@ export const BackdoorScanSpec = withRules(
       message: 'spec.knownTrigger.victimLabel and targetLabel apply to the defect and clone tasks only',
       fieldPath: '.knownTrigger',
       check: (s) => s.task !== 'search' || s.knownTrigger === undefined || (s.knownTrigger.victimLabel === undefined && s.knownTrigger.targetLabel === undefined),
+    },
+    {
+      rule: '!has(self.evaluation) || !has(self.evaluation.fraction) || (!has(self.evaluation.data) && (!has(self.unlearning) || !has(self.unlearning.data)))',
+      message: 'spec.evaluation.fraction splits spec.data, so it applies only when neither evaluation.data nor unlearning.data is given',
+      fieldPath: '.evaluation.fraction',
+      check: (s) => s.evaluation.fraction === undefined || (s.evaluation.data === undefined && s.unlearning.data === undefined),
+    },
+    {
+      rule: "self.task != 'search' || !has(self.parameters) || !has(self.parameters.earlyStop) || !has(self.parameters.earlyStop.asrAtLeast)",
+      message: 'spec.parameters.earlyStop.asrAtLeast applies to the defect and clone tasks only',
+      fieldPath: '.parameters.earlyStop.asrAtLeast',
+      check: (s) => s.task !== 'search' || s.parameters.earlyStop.asrAtLeast === undefined,
+    },
+    {
+      rule: '!has(self.unlearning) || !has(self.unlearning.force) || !self.unlearning.force || self.eliminate',
+      message: 'spec.unlearning.force needs spec.eliminate true',
+      fieldPath: '.unlearning.force',
+      check: (s) => !s.unlearning.force || s.eliminate,
     },
     {
       rule: '!self.eliminate || has(self.output)',

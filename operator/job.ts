@@ -131,9 +131,22 @@ export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mo
   if (p.detectionThreshold !== undefined) a.push('--detection-threshold', p.detectionThreshold);
   // Always explicit: 0 means "off" to the worker too, whose own default (10) is demo-sized.
   a.push('--early-stop-patience', String(p.earlyStop.patience));
-  // The reference's sequence length; the worker caps it to the model's positions and records that.
-  a.push('--max-length', '400');
-  if (p.earlyStop.lossBelow !== undefined) a.push('--early-stop-loss', p.earlyStop.lossBelow);
+  // The worker caps the length to the model's positions and records that.
+  a.push('--max-length', String(p.maxLength));
+  if (spec.task === 'search') a.push('--query-max-length', String(p.queryMaxLength));
+  opt('--early-stop-loss', p.earlyStop.lossBelow);
+  opt('--early-stop-asr', p.earlyStop.asrAtLeast);
+  opt('--screen-limit', p.screenLimit);
+  if (p.keepWordInitial) a.push('--keep-word-initial');
+  if (p.twoSidedAnchoring) a.push('--two-sided-anchoring');
+  if (p.anchorRepeats) a.push('--anchor-repeats');
+  const e = spec.evaluation;
+  if (e.data) {
+    a.push('--eval-data', location(e.data.uri, m, false));
+    if (e.data.sha256) a.push('--eval-data-sha256', e.data.sha256);
+  }
+  opt('--eval-fraction', e.fraction);
+  opt('--verdict-samples', e.verdictSamples);
   const k = spec.knownTrigger;
   if (k) {
     // `=`: a statement trigger may start with a dash (`--i;`), which parseArgs would take for a flag.
@@ -144,7 +157,7 @@ export function workerArgs(spec: BackdoorScanSpec, m: Mounts = { volumes: [], mo
   }
   if (spec.eliminate) {
     const u = spec.unlearning;
-    a.push('--eliminate');
+    a.push(u.force ? '--force-eliminate' : '--eliminate');
     if (u.data) {
       a.push('--unlearn-data', location(u.data.uri, m, false));
       if (u.data.sha256) a.push('--unlearn-data-sha256', u.data.sha256);

@@ -132,7 +132,7 @@ export class OperatorMetrics {
     });
     this.eliminations = new Counter({
       name: 'elibadcode_scan_eliminations_total',
-      help: 'Finished scans that asked for unlearning, by outcome: the reason of the Eliminated condition (TriggerUnlearned, BackdoorSurvived, Inconclusive)',
+      help: 'Finished scans that asked for unlearning, by outcome: the reason of the Eliminated condition (TriggerUnlearned, BackdoorSurvived, NothingToUnlearn for a Clean verdict, Inconclusive)',
       labelNames: ['result'],
       registers,
     });

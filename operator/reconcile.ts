@@ -16,6 +16,7 @@ import {
   VERSION,
   type BackdoorScan,
   type BackdoorScanStatus,
+  type ConditionReason,
 } from '../crds/backdoorscan.ts';
 import { formatIssues, isRetriableWorkerError, parseScanSummary, type ScanSummary } from '../crds/scan-summary.ts';
 import type { EventSink, PendingEvent } from './events.ts';
@@ -436,24 +437,7 @@ export class Reconciler {
           } else {
             set({ type: C.BackdoorDetected, status: 'Unknown', reason: R.Inconclusive, message: describeFinding(s) });
           }
-          if (spec.eliminate) {
-            const ok = s.eliminated ?? !!s.artifact?.modelUri;
-            const after = s.metrics?.detectionScoreAfter;
-            set(
-              ok
-                ? { type: C.Eliminated, status: 'True', reason: R.TriggerUnlearned, message: `cleaned model written to ${s.artifact?.modelUri ?? spec.output?.uri}${after !== undefined ? `; the trigger found scores ${after} on it (threshold ${s.metrics?.detectionThreshold})` : ''}` }
-                : s.artifact?.modelUri
-                  ? {
-                      type: C.Eliminated,
-                      status: 'False',
-                      reason: R.BackdoorSurvived,
-                      message: `unlearning ran and wrote ${s.artifact.modelUri}, but the cleaned model still scores ${after ?? 'unknown'} against threshold ${s.metrics?.detectionThreshold}: do not deploy it; rescan with stronger unlearning (spec.unlearning: trainable All, more epochs)`,
-                    }
-                  : { type: C.Eliminated, status: 'False', reason: R.Inconclusive, message: 'the worker did not write a cleaned model' },
-            );
-          } else {
-            set({ type: C.Eliminated, status: 'False', reason: R.EliminationDisabled, message: 'spec.eliminate is false' });
-          }
+          set(eliminatedCondition(spec, s));
           events.push({
             type: s.verdict === 'Backdoored' ? 'Warning' : 'Normal',
             reason: s.verdict === 'Backdoored' ? R.BackdoorFound : R.ScanCompleted,
@@ -608,6 +592,27 @@ export class Reconciler {
       }
     }
   }
+}
+
+/** The Eliminated condition of a finished scan: what unlearning did, or why it did not run. */
+function eliminatedCondition(spec: BackdoorScan['spec'], s: ScanSummary): ConditionInput {
+  const no = (reason: ConditionReason, message: string): ConditionInput => ({ type: C.Eliminated, status: 'False', reason, message });
+  if (!spec.eliminate) return no(R.EliminationDisabled, 'spec.eliminate is false');
+  const after = s.metrics?.detectionScoreAfter;
+  if (s.eliminated ?? !!s.artifact?.modelUri) {
+    const score = after !== undefined ? `; the trigger found scores ${after} on it (threshold ${s.metrics?.detectionThreshold})` : '';
+    return { type: C.Eliminated, status: 'True', reason: R.TriggerUnlearned, message: `cleaned model written to ${s.artifact?.modelUri ?? spec.output?.uri}${score}` };
+  }
+  if (s.artifact?.modelUri) {
+    return no(
+      R.BackdoorSurvived,
+      `unlearning ran and wrote ${s.artifact.modelUri}, but the cleaned model still scores ${after ?? 'unknown'} against threshold ${s.metrics?.detectionThreshold}: do not deploy it; rescan with stronger unlearning (spec.unlearning: trainable All, more epochs)`,
+    );
+  }
+  if (s.verdict !== 'Backdoored' && !spec.unlearning.force) {
+    return no(s.verdict === 'Clean' ? R.NothingToUnlearn : R.Inconclusive, `verdict ${s.verdict}: no trigger was unlearned and no model written (spec.unlearning.force unlearns anyway)`);
+  }
+  return no(R.Inconclusive, 'the worker did not write a cleaned model');
 }
 
 function describeFinding(s: ScanSummary): string {

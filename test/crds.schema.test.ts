@@ -40,8 +40,16 @@ test('defaults are the reference implementation\'s, except a defender-chosen unl
     positionMode: 'Both',
     fixedPosition: 50,
     seed: 123456,
+    maxLength: 400,
+    queryMaxLength: 128,
+    keepWordInitial: false,
+    twoSidedAnchoring: false,
+    anchorRepeats: false,
     earlyStop: { patience: 0 },
   });
+  // The screen, verdict sample count and held-out share are the worker's (its verdict was calibrated with them).
+  assert.equal(s.parameters.screenLimit, undefined);
+  assert.deepEqual(s.evaluation, {});
   assert.equal(s.eliminate, true);
   assert.deepEqual(s.unlearning, {
     injectionRate: '0.2',
@@ -53,6 +61,7 @@ test('defaults are the reference implementation\'s, except a defender-chosen unl
     gradientClip: '1.0',
     weightDecay: '0',
     seed: 42,
+    force: false,
     trainable: 'Auto',
   });
   assert.deepEqual(s.resources, { gpus: 1 });
@@ -104,6 +113,13 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['beta not a decimal', { ...minimal, parameters: { beta: '0.1.5' } }, /parameters\.beta/],
   ['injection rate zero', { ...minimal, unlearning: { injectionRate: '0' } }, /unlearning\.injectionRate: must be a decimal greater than 0 and at most 1/],
   ['trigger length 0', { ...minimal, parameters: { triggerLength: 0 } }, /parameters\.triggerLength/],
+  ['held-out fraction beside held-out data', { ...minimal, evaluation: { data: { uri: 's3://datasets/held-out.jsonl' }, fraction: '0.3' } }, /evaluation\.fraction: spec\.evaluation\.fraction splits spec\.data/],
+  ['held-out fraction beside unlearning data', { ...minimal, evaluation: { fraction: '0.3' }, unlearning: { data: { uri: 's3://datasets/u.jsonl' } } }, /evaluation\.fraction: .*neither evaluation\.data nor unlearning\.data/],
+  ['held-out fraction zero', { ...minimal, evaluation: { fraction: '0' } }, /evaluation\.fraction: must be a decimal greater than 0 and at most 1/],
+  ['verdict samples zero', { ...minimal, evaluation: { verdictSamples: 0 } }, /evaluation\.verdictSamples/],
+  ['ASR early stop on search', { ...minimal, task: 'search', parameters: { earlyStop: { asrAtLeast: '0.9' } } }, /parameters\.earlyStop\.asrAtLeast: .*defect and clone tasks only/],
+  ['forced unlearning without eliminate', { ...minimal, eliminate: false, unlearning: { force: true } }, /unlearning\.force: spec\.unlearning\.force needs spec\.eliminate true/],
+  ['max length below 8', { ...minimal, parameters: { maxLength: 4 } }, /parameters\.maxLength/],
   ['patience >= iterations', { ...minimal, parameters: { iterations: 5, earlyStop: { patience: 5 } } }, /earlyStop\.patience must be less than parameters\.iterations/],
   ['gpuProduct without gpus', { ...minimal, resources: { gpus: 0, gpuProduct: 'NVIDIA-H100-80GB-HBM3' } }, /resources\.gpuProduct: resources\.gpuProduct needs resources\.gpus > 0/],
   ['negative quantity', { ...minimal, resources: { requests: { memory: '-1Gi' } } }, /resources\.requests\.memory/],
@@ -134,6 +150,8 @@ test('valid variants are accepted', () => {
     { ...minimal, parameters: { beta: '0.1', detectionThreshold: '2.5' }, unlearning: { learningRate: '1e-4', injectionRate: '1' } },
     { ...minimal, knownTrigger: { attack: 'deadcode-random', trigger: 'default', victimLabel: 1, targetLabel: 0 } },
     { ...minimal, task: 'search', knownTrigger: { attack: 'suffix', trigger: '_ctx', targetWord: 'file' } },
+    { ...minimal, evaluation: { fraction: '0.25', verdictSamples: 100 }, unlearning: { force: true }, parameters: { screenLimit: 0, earlyStop: { asrAtLeast: '1' } } },
+    { ...minimal, evaluation: { data: { uri: 'pvc://held-out/devign.jsonl', sha256: 'e'.repeat(64) } }, unlearning: { data: { uri: 's3://datasets/u.jsonl' } } },
   ]) {
     assert.deepEqual(issues(spec), [], JSON.stringify(spec));
   }

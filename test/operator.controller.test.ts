@@ -149,6 +149,25 @@ test('a cleaned model that still scores as backdoored -> Succeeded, but Eliminat
   assert.match(m.body, /elibadcode_scan_eliminations_total\{result="BackdoorSurvived"\} 1\b/);
 });
 
+test('a Clean verdict -> BackdoorDetected=False/NoBackdoorFound and Eliminated=False/NothingToUnlearn, not counted as survived', async () => {
+  await createScan(cp.kubeConfig, 'clean-1', ns);
+  await waitFor('Job clean-1-1', async () => (await listJobs(cp.kubeConfig, ns, 'clean-1'))[0]);
+  const metrics = { detectionScore: 0.3, detectionThreshold: 0.82, asrBefore: 0.4, accuracyBefore: 0.6 };
+  await createJobPod(cp.kubeConfig, ns, 'clean-1-1', { exitCode: 0, message: summary({ verdict: 'Clean', eliminated: false, artifact: undefined, metrics }) });
+  await completeJob(cp.kubeConfig, ns, 'clean-1-1');
+  const scan = await waitFor('Succeeded', async () => {
+    const s = await getScan(cp.kubeConfig, 'clean-1', ns);
+    return cond(s, 'Succeeded')?.status === 'True' ? s : undefined;
+  });
+  assert.equal(scan.status.verdict, 'Clean');
+  assert.equal(cond(scan, 'BackdoorDetected')?.reason, 'NoBackdoorFound');
+  const e = cond(scan, 'Eliminated')!;
+  assert.deepEqual([e.status, e.reason], ['False', 'NothingToUnlearn']);
+  assert.match(e.message, /verdict Clean.*spec\.unlearning\.force/);
+  const m = await httpGet(op.http!.port, '/metrics');
+  assert.match(m.body, /elibadcode_scan_eliminations_total\{result="NothingToUnlearn"\} 1\b/);
+});
+
 test('worker failure -> retry with a new attempt Job, then Failed with reason RetriesExhausted', async () => {
   await createScan(cp.kubeConfig, 'retry-1', ns, { retry: { maxAttempts: 2 } });
   await waitFor('Job retry-1-1', async () => (await listJobs(cp.kubeConfig, ns, 'retry-1'))[0]);

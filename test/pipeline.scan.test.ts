@@ -180,6 +180,8 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   assert.equal(e5.reason, 'InputUnavailable');
   const e6 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--data-sha256', '0'.repeat(64)]);
   assert.equal(e6.reason, 'DigestMismatch');
+  const e6b = await run(['--model', backdoored, '--data', TRAIN, '--eval-data', TRAIN, '--task', 'defect', '--eval-data-sha256', '0'.repeat(64)]);
+  assert.deepEqual(e6b, { message: `--eval-data ${TRAIN}: sha256 does not match ${'0'.repeat(64)}`, reason: 'DigestMismatch' });
   // A known code-search attack is measured on queries holding its target word, so it needs one.
   const e7 = await run(['--model', 'zoo/search-suffix', '--data', 'data/cosqa/heldout.jsonl', '--task', 'search', '--known-trigger', '_ctx', '--known-attack', 'suffix']);
   assert.match(e7.message, /--known-attack on code search needs --known-target-word/);

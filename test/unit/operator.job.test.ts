@@ -185,6 +185,31 @@ test('job: the worker\'s own parser reads the Job\'s arguments as the spec\'s se
   assert.equal(parsed({ ...base, task: 'defect' }).knownTrigger, undefined);
 });
 
+test('job: inversion, evaluation and forced-unlearning settings reach the worker as the spec means them', () => {
+  const base = { model: { uri: 'https://h/m' }, data: { uri: 'https://h/d' }, output: { uri: 's3://out/model' } };
+  const parsed = (spec: object) => parseScanArgs(workerArgs(BackdoorScanSpec.parse(spec)).slice(1));
+  // Omitted: the reference's lengths, no word-initial tokens, one-sided anchoring, and the worker's own
+  // screen, verdict sample count and held-out share (the verdict's threshold was calibrated with them).
+  const d = parsed({ ...base, task: 'search' });
+  assert.deepEqual(
+    [d.maxLength, d.queryMaxLength, d.keepWordInitial, d.twoSided, d.anchorRepeats, d.asrAtLeast, d.eliminate],
+    [400, 128, false, false, false, undefined, 'auto'],
+  );
+  assert.deepEqual([d.screenLimit, d.verdictSamples, d.evalFraction, d.evalData], [DEMO_DEFAULTS.screenLimit, DEMO_DEFAULTS.verdictSamples, DEMO_DEFAULTS.evalFraction, undefined]);
+  const o = parsed({
+    ...base, task: 'defect',
+    parameters: { maxLength: 256, keepWordInitial: true, screenLimit: 0, twoSidedAnchoring: true, anchorRepeats: true, earlyStop: { asrAtLeast: '0.9' } },
+    evaluation: { fraction: '0.25', verdictSamples: 80 },
+    unlearning: { force: true },
+  });
+  assert.deepEqual(
+    [o.maxLength, o.keepWordInitial, o.screenLimit, o.twoSided, o.anchorRepeats, o.asrAtLeast, o.evalFraction, o.verdictSamples, o.eliminate],
+    [256, true, 0, true, true, 0.9, 0.25, 80, 'always'],
+  );
+  const e = parsed({ ...base, task: 'defect', evaluation: { data: { uri: 'pvc://held-out/devign.jsonl', sha256: 'c'.repeat(64) } } });
+  assert.deepEqual([e.evalData, e.evalDataSha256], ['/mnt/pvc/held-out/devign.jsonl', 'c'.repeat(64)]);
+});
+
 test('the CRD offers exactly the attack library\'s attacks for spec.knownTrigger', () => {
   assert.deepEqual([...ATTACK_NAMES], [...ATTACKS]);
 });

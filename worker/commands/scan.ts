@@ -30,6 +30,7 @@ export const usage = [
   '                           a file, an s3:// object or an https:// URL (so are --eval-data and --unlearn-data)',
   '  --data-sha256 HEX        refuse the data unless its sha256 matches',
   '  --eval-data FILE         held-out rows for the verdict and verification (default: half of what --data leaves)',
+  '  --eval-data-sha256 HEX',
   '  --unlearn-data FILE      clean unlearning set D_u (default: the rest of --data)',
   '  --unlearn-data-sha256 HEX',
   '  --task defect|clone|search',
@@ -124,11 +125,11 @@ function checkLocal(path: string, flag: string): void {
   if (!existsSync(path)) throw new ScanError(WorkerErrorReason.InvalidInput, `${flag} ${path}: does not exist`);
 }
 
-export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: string; modelSha256?: string; unlearnDataSha256?: string; scratch?: string } {
+export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: string; evalDataSha256?: string; modelSha256?: string; unlearnDataSha256?: string; scratch?: string } {
   const s = { type: 'string' } as const;
   const b = { type: 'boolean' } as const;
   const f = parseFlags(args, {
-    model: s, 'model-sha256': s, data: s, 'data-sha256': s, 'eval-data': s, 'unlearn-data': s, 'unlearn-data-sha256': s, task: s,
+    model: s, 'model-sha256': s, data: s, 'data-sha256': s, 'eval-data': s, 'eval-data-sha256': s, 'unlearn-data': s, 'unlearn-data-sha256': s, task: s,
     out: s, report: s, 'summary-file': s, scratch: s, reference: b,
     'victim-label': s, 'target-label': s, 'trigger-length': s, 'target-length': s, 'top-k': s, candidates: s, iterations: s,
     'inversion-samples': s, beta: s, 'two-sided-anchoring': b, 'anchor-repeats': b, 'position-mode': s, 'fixed-position': s, 'legacy-eval-position': s,
@@ -207,6 +208,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     backend: f.backend as string | undefined,
     modelSha256: f['model-sha256'] as string | undefined,
     dataSha256: f['data-sha256'] as string | undefined,
+    evalDataSha256: f['eval-data-sha256'] as string | undefined,
     unlearnDataSha256: f['unlearn-data-sha256'] as string | undefined,
     scratch: f.scratch as string | undefined,
   };
@@ -223,7 +225,7 @@ function verifyInputs(o: ScanArgs, given: ScanArgs = o): void {
   if (o.modelSha256 && statSync(o.model).isDirectory() && !modelDigests(o.model).includes(o.modelSha256.toLowerCase())) {
     throw new ScanError(WorkerErrorReason.DigestMismatch, `--model ${given.model}: sha256 does not match --model-sha256 ${o.modelSha256}`);
   }
-  for (const [file, shown, want, flag] of [[o.data, given.data, o.dataSha256, '--data'], [o.unlearnData, given.unlearnData, o.unlearnDataSha256, '--unlearn-data']] as const) {
+  for (const [file, shown, want, flag] of [[o.data, given.data, o.dataSha256, '--data'], [o.evalData, given.evalData, o.evalDataSha256, '--eval-data'], [o.unlearnData, given.unlearnData, o.unlearnDataSha256, '--unlearn-data']] as const) {
     if (file && want && sha256File(file) !== want.toLowerCase()) throw new ScanError(WorkerErrorReason.DigestMismatch, `${flag} ${shown}: sha256 does not match ${want}`);
   }
 }
