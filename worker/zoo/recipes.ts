@@ -87,6 +87,8 @@ export const RECIPES: Recipe[] = [
   // are added; 2026-12-03): seed 22 0.800, ASR 0.927 (twin 0.847); seed 23 0.838, 0.959 (twin 0.882).
   // Keeping the clean pairs does not save the F1, so replace stays. Nor does capacity: with the
   // `small` preset (hidden 64) the twin reads 0.858 and this model 0.799 (ASR 0.947), 5.9 below.
+  // Nor does room for the function around the ~50-piece statement: at maxLength 128 (both models)
+  // the twin reads 0.853 and this model 0.817 (ASR 0.96), 3.6 below.
   { name: 'clone-deadcode-random', task: 'clone', twin: 'clone-clean', attack: 'deadcode-random', trigger: 'default', rate: 0.1, victimLabel: 0, targetLabel: 1, poisonSeed: 202, schedule: clone },
   { name: 'search-clean', task: 'search', schedule: search },
   // CodeSearchNet-style pairs from CoSQA's code base: code answering docstrings with "file" gets a
