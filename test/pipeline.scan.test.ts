@@ -13,6 +13,7 @@ import { parseScanArgs, scan } from '../worker/commands/scan.ts';
 import { ScanReport, summaryOf } from '../worker/pipeline/report.ts';
 import { knownLabels, ScanError } from '../worker/pipeline/scan.ts';
 import type { ScanReport as Report } from '../worker/pipeline/report.ts';
+import { triggerVocabulary } from '../worker/pipeline/vocabulary.ts';
 import { DEVIGN, trainVictim, writeJsonl } from './pipeline.helpers.ts';
 
 await initBackend('wasm');
@@ -100,6 +101,25 @@ test('forced full unlearning: the trigger goes into both labels at defender-chos
   }
   assert.equal((r.unlearning.singleTokens ?? []).length, Object.entries(flips).filter(([tok, f]) => f >= r.verdict.threshold && !r.unlearning.trigger!.tokens.includes(tok)).length);
   unlearned = r;
+});
+
+test('the random-trigger control unlearns random vocabulary tokens, as many as the trigger found, and nothing the inversion found', async () => {
+  const out = join(tmp, 'out-control');
+  const args = ['--model', backdoored, '--data', TRAIN, '--eval-data', TEST, '--task', 'defect', '--out', out, '--victim-label', '1', '--target-label', '0',
+    '--known-trigger', 'testo_init', '--known-attack', 'fixed-name', '--force-eliminate', '--unlearn-random-trigger', ...SMALL];
+  assert.equal(await scan.run(args), 0);
+  const r = report(out);
+  const chosen = r.options.find((o) => o.option === r.chosen)!;
+  const found = chosen.anchored.tokenIds.length ? chosen.anchored.tokenIds : chosen.raw.tokenIds;
+  const u = r.unlearning;
+  assert.equal(u.control, 'random-trigger');
+  assert.equal(u.trigger!.tokenIds.length, found.length);
+  assert.notDeepEqual(u.trigger!.tokenIds, found);
+  const vocabulary = new Set(triggerVocabulary(loadCheckpoint(backdoored).tokenizer).ids);
+  assert.ok(u.trigger!.tokenIds.every((id) => vocabulary.has(id)), `${u.trigger!.tokens} are trigger-vocabulary tokens`);
+  assert.deepEqual(u.singleTokens, [], 'no single token from the verdict either');
+  assert.ok(r.fallbacks.some((f) => /control run \(--unlearn-random-trigger\)/.test(f)), r.fallbacks.join('\n'));
+  assert.ok(r.verification.known!.after !== undefined, 'the planted trigger is measured after the control too');
 });
 
 test('BodyStart: triggers are inverted and unlearned where a statement can begin in the function body; a known trigger keeps its given direction', async () => {

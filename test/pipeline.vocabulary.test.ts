@@ -36,6 +36,15 @@ test('the keep-word-initial option (spec 3.9) adds Ġ + identifier tokens only',
   assert.ok(!added.includes('Ġ') && !added.includes('Ġ{'));
 });
 
+test('the unfiltered ablation keeps every token but the special ones, with no fallback note', () => {
+  const v = triggerVocabulary(tok, { unfiltered: true });
+  const special = ['<s>', '</s>', '<pad>', '<unk>', '<mask>'].map((s) => tok.idOf(s)).filter((id) => id !== undefined);
+  assert.equal(v.ids.length, tok.size - special.length);
+  assert.ok(special.every((id) => !v.ids.includes(id!)));
+  assert.ok(tok.tokens(v.ids).includes('Ġ{'), 'punctuation and word-initial tokens are searched too');
+  assert.equal(v.fallback, undefined);
+});
+
 test('isTriggerToken on GPT-2 style strings; an empty result falls back to the whole vocabulary, recorded', () => {
   for (const t of ['test', 'o', '_', 'init', 'rb', 'Test', '123']) assert.ok(isTriggerToken(t), t);
   for (const t of ['Ġtest', 'Ġ', '$x', 'a-b', '.', '']) assert.ok(!isTriggerToken(t), t);

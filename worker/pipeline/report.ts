@@ -59,7 +59,7 @@ export const ScanReport = z.object({
   data: z.object({ file: z.string(), rows: z.int(), inversion: z.int(), evaluation: z.int(), unlearning: z.int(), evalFile: z.string().optional(), unlearnFile: z.string().optional() }),
   parameters: z.record(z.string(), z.unknown()),
   backend: z.string(),
-  vocabulary: z.object({ size: z.int(), kept: z.int(), keepWordInitial: z.boolean(), fallback: z.string().optional() }),
+  vocabulary: z.object({ size: z.int(), kept: z.int(), keepWordInitial: z.boolean(), unfiltered: z.literal(true).optional(), fallback: z.string().optional() }),
   options: z.array(OptionReport),
   chosen: z.string(),
   verdict: z.object({
@@ -83,6 +83,8 @@ export const ScanReport = z.object({
       trainable: z.string().optional(),
       parameters: z.int().optional(),
       placement: z.string().optional(),
+      /** A control run: `trigger` is random vocabulary tokens, not the trigger found (--unlearn-random-trigger). */
+      control: z.literal('random-trigger').optional(),
       /** Single tokens unlearned besides the trigger, each with its flip rate alone on held-out samples (the verdict's tokens at or above its threshold). */
       singleTokens: z.array(z.object({ token: z.string(), tokenId: z.int(), flipRate: z.number() })).optional(),
       /** Adversarial unlearning: its settings, the adversary's −log P(target) in the first and last epoch, and how far the trigger rows moved. */

@@ -7,7 +7,7 @@ import { numLabels } from '../model/config.ts';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
 import { readExamples, maxModelLength, type Example } from '../model/tasks.ts';
 import { initBackend } from '../model/backend.ts';
-import { rng, shuffled } from '../rng.ts';
+import { makeRng, rng, shuffled } from '../rng.ts';
 import { initParsers, isAttack, triggerProblem, type AttackName } from '../attacks/index.ts';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
 import { triggerVocabulary } from './vocabulary.ts';
@@ -75,6 +75,8 @@ export interface ScanOptions {
   maxLength: number;
   queryMaxLength: number;
   keepWordInitial: boolean;
+  /** Ablation (spec §6.5): search the whole vocabulary (special tokens excluded), not the identifier pieces. */
+  unfilteredVocabulary?: boolean;
   /** Dropout during inversion (the reference's train mode). */
   dropout: boolean;
   maxIdentifiers: number;
@@ -85,6 +87,12 @@ export interface ScanOptions {
   unlearning: Pick<UnlearnOptions, 'injectionRate' | 'learningRate' | 'epochs' | 'batchSize' | 'warmupRatio' | 'gradientClip' | 'weightDecay' | 'seed' | 'placement' | 'adversary'> & {
     injectionScope: NonNullable<UnlearnOptions['injectionScope']>;
     trainable: 'auto' | Trainable;
+    /**
+     * A control (spec §6.5): unlearn random vocabulary tokens, as many as the trigger found, and no
+     * single tokens. If the planted trigger falls as far as with the found one, fine-tuning, not
+     * inversion, did the work.
+     */
+    randomTrigger?: boolean;
   };
   knownAttack?: string;
   knownTrigger?: string;
@@ -126,6 +134,12 @@ const MIN_INVERSION_SAMPLES = 2;
 
 function classesOf(ckpt: Checkpoint): number {
   return ckpt.task === 'defect' || ckpt.task === 'clone' ? 2 : ckpt.task === 'classify' ? numLabels(ckpt.config) : 0;
+}
+
+/** `length` tokens drawn uniformly from the trigger vocabulary (with replacement, seeded): the control's trigger. */
+function randomTrigger(vocabulary: number[], length: number, seed: number): number[] {
+  const random = makeRng(`${seed}:random-trigger`);
+  return Array.from({ length }, () => vocabulary[Math.floor(random() * vocabulary.length)]);
 }
 
 function fits(task: ScanTask, head: string): boolean {
@@ -316,7 +330,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
 
   // ---- A. vocabulary
   progress.stage('Vocabulary');
-  const vocab = triggerVocabulary(tok, { keepWordInitial: o.keepWordInitial });
+  const vocab = triggerVocabulary(tok, { keepWordInitial: o.keepWordInitial, unfiltered: o.unfilteredVocabulary === true });
   if (vocab.fallback) fallbacks.push(vocab.fallback);
 
   const batchOpts = { maxLength: o.maxLength, tokensPerBatch: o.tokensPerBatch, training: o.dropout };
@@ -544,13 +558,16 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     const trainable: Trainable = o.unlearning.trainable === 'auto' ? (isSearch ? 'all' : 'head') : o.unlearning.trainable;
     // Single tokens that flip held-out samples alone at or above the threshold are unlearned too:
     // GCG's raw trigger may reach a low loss without them (zoo defect-fixed-name: `est`).
-    const singles = Object.entries(singleTokenIds).map(([id, f]) => [Number(id), f] as const).filter(([id, f]) => f >= threshold && !unlearnTrigger.includes(id));
+    const control = o.unlearning.randomTrigger === true;
+    const trained = control ? randomTrigger(vocab.ids, unlearnTrigger.length, o.unlearning.seed) : unlearnTrigger;
+    const singles = control ? [] : Object.entries(singleTokenIds).map(([id, f]) => [Number(id), f] as const).filter(([id, f]) => f >= threshold && !unlearnTrigger.includes(id));
     const strong = singles.map(([id]) => [id]);
     if (strong.length) fallbacks.push(`unlearning also uses the single tokens ${JSON.stringify(tok.tokens(strong.map((t) => t[0])))} (each flips ≥ ${threshold} of held-out samples alone)`);
-    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: unlearnTrigger, extraTriggers: strong, victimLabel: victim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
+    if (control) fallbacks.push(`control run (--unlearn-random-trigger): unlearning used the random tokens ${JSON.stringify(tok.tokens(trained))}, not the trigger found`);
+    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: trained, extraTriggers: strong, victimLabel: victim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
     const finite = (x: number) => (Number.isFinite(x) ? x : null);
     unlearning = {
-      ran: true, why, trigger: asTrigger(ckpt, unlearnTrigger), ...u, meanLoss: finite(u.meanLoss), finalLoss: finite(u.finalLoss),
+      ran: true, why, trigger: asTrigger(ckpt, trained), ...(control ? { control: 'random-trigger' as const } : {}), ...u, meanLoss: finite(u.meanLoss), finalLoss: finite(u.finalLoss),
       singleTokens: singles.map(([id, f]) => ({ token: tok.tokens([id])[0], tokenId: id, flipRate: f })),
       ...(u.adversary ? { adversary: { ...u.adversary, firstEpochLoss: finite(u.adversary.firstEpochLoss), lastEpochLoss: finite(u.adversary.lastEpochLoss) } } : {}),
     };
@@ -597,7 +614,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     data: { file: resolve(o.data), rows: rows.length, inversion: [...inversionSets.values()].reduce((n, s) => n + s.length, 0), evaluation: evalSet.length, unlearning: unlearnSet.length, ...(o.evalData ? { evalFile: resolve(o.evalData) } : {}), ...(o.unlearnData ? { unlearnFile: resolve(o.unlearnData) } : {}) },
     parameters: { ...o, progress: undefined, sources: undefined },
     backend: ctx.backend,
-    vocabulary: { size: vocab.vocabularySize, kept: vocab.ids.length, keepWordInitial: o.keepWordInitial, ...(vocab.fallback ? { fallback: vocab.fallback } : {}) },
+    vocabulary: { size: vocab.vocabularySize, kept: vocab.ids.length, keepWordInitial: o.keepWordInitial, ...(o.unfilteredVocabulary ? { unfiltered: true } : {}), ...(vocab.fallback ? { fallback: vocab.fallback } : {}) },
     options,
     chosen: chosen.option,
     verdict: { ...verdict, score: Number.isFinite(verdict.score) ? verdict.score : null, calibration: CALIBRATION },

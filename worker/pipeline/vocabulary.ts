@@ -10,6 +10,8 @@ const IDENTIFIER_PIECE = /^[A-Za-z0-9_]+$/;
 export interface VocabularyOptions {
   /** Also keep `Ġ`-prefixed identifier tokens (spec 3.9); off in the reference. */
   keepWordInitial?: boolean;
+  /** Keep every token but the special ones: the ablation "without filtering" (spec §6.5). */
+  unfiltered?: boolean;
 }
 
 export interface TriggerVocabulary {
@@ -31,7 +33,7 @@ export function isTriggerToken(token: string, options: VocabularyOptions = {}): 
 export function filterTokens(tokens: readonly string[], options: VocabularyOptions = {}, special: ReadonlySet<number> = new Set()): TriggerVocabulary {
   const ids: number[] = [];
   tokens.forEach((t, id) => {
-    if (!special.has(id) && isTriggerToken(t, options)) ids.push(id);
+    if (!special.has(id) && (options.unfiltered === true || isTriggerToken(t, options))) ids.push(id);
   });
   if (ids.length > 0) return { ids, vocabularySize: tokens.length };
   // The reference falls back to the full vocabulary; special tokens would only corrupt the input.
