@@ -75,7 +75,7 @@ export interface ScanOptions {
   maxLength: number;
   queryMaxLength: number;
   keepWordInitial: boolean;
-  /** Ablation (spec §6.5): search the whole vocabulary (special tokens excluded), not the identifier pieces. */
+  /** Ablation (spec §6, Controls): search the whole vocabulary (special tokens excluded), not the identifier pieces. */
   unfilteredVocabulary?: boolean;
   /** Dropout during inversion (the reference's train mode). */
   dropout: boolean;
@@ -88,7 +88,7 @@ export interface ScanOptions {
     injectionScope: NonNullable<UnlearnOptions['injectionScope']>;
     trainable: 'auto' | Trainable;
     /**
-     * A control (spec §6.5): unlearn random vocabulary tokens, as many as the trigger found, and no
+     * A control (spec §6, Controls): unlearn random vocabulary tokens, as many as the trigger found, and no
      * single tokens. If the planted trigger falls as far as with the found one, fine-tuning, not
      * inversion, did the work.
      */

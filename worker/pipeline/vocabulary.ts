@@ -10,7 +10,7 @@ const IDENTIFIER_PIECE = /^[A-Za-z0-9_]+$/;
 export interface VocabularyOptions {
   /** Also keep `Ġ`-prefixed identifier tokens (spec 3.9); off in the reference. */
   keepWordInitial?: boolean;
-  /** Keep every token but the special ones: the ablation "without filtering" (spec §6.5). */
+  /** Keep every token but the special ones: the ablation "without filtering" (spec §6, Controls). */
   unfiltered?: boolean;
 }
 
