@@ -4,7 +4,8 @@
 // seed alone (44 held-out victims: one sample is 2.3 points), so it prints each seed and mean ± sd.
 // Env: BENCH_SEEDS (unlearning seeds, default "42,43,44"), BENCH_MODELS (zoo names, default the
 // four backdoored defect models and defect-clean), BENCH_ARGS (extra scan flags, e.g.
-// "--adversarial-unlearning"), ELIBADCODE_BACKEND.
+// "--adversarial-unlearning", or the spec's controls and ablations: "--unlearn-random-trigger",
+// "--no-vocabulary-filter", "--position-mode Fixed"; README "Controls and ablations"), ELIBADCODE_BACKEND.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
