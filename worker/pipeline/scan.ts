@@ -7,7 +7,7 @@ import { numLabels } from '../model/config.ts';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
 import { readExamples, maxModelLength, type Example } from '../model/tasks.ts';
 import { initBackend } from '../model/backend.ts';
-import { makeRng, rng, shuffled } from '../rng.ts';
+import { makeRng, pick, rng, shuffled } from '../rng.ts';
 import { initParsers, isAttack, triggerProblem, type AttackName } from '../attacks/index.ts';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
 import { triggerVocabulary } from './vocabulary.ts';
@@ -139,7 +139,7 @@ function classesOf(ckpt: Checkpoint): number {
 /** `length` tokens drawn uniformly from the trigger vocabulary (with replacement, seeded): the control's trigger. */
 function randomTrigger(vocabulary: number[], length: number, seed: number): number[] {
   const random = makeRng(`${seed}:random-trigger`);
-  return Array.from({ length }, () => vocabulary[Math.floor(random() * vocabulary.length)]);
+  return Array.from({ length }, () => pick(random, vocabulary));
 }
 
 function fits(task: ScanTask, head: string): boolean {
