@@ -27,7 +27,7 @@ const issues = (spec: unknown): string[] => {
   return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
 };
 
-test('defaults are the reference implementation\'s, except a defender-chosen unlearning slot and a per-task learning rate', () => {
+test('defaults are the reference implementation\'s, except sample-specific positions only (not Both), a defender-chosen unlearning slot and a per-task learning rate', () => {
   const s = BackdoorScanSpec.parse(minimal);
   assert.deepEqual(s.parameters, {
     triggerLength: 5,
@@ -37,7 +37,7 @@ test('defaults are the reference implementation\'s, except a defender-chosen unl
     iterations: 100,
     inversionSamples: 30,
     beta: '0.15',
-    positionMode: 'Both',
+    positionMode: 'SampleSpecific',
     fixedPosition: 50,
     seed: 123456,
     maxLength: 400,
