@@ -363,7 +363,7 @@ export const ScanParameters = immutable(
         positionMode: z
           .enum(['Both', 'SampleSpecific', 'Fixed', 'BodyStart'])
           .default('SampleSpecific')
-          .describe('Where triggers are inserted: SampleSpecific (least-sensitive identifier per sample; spec 2.2, the default), Fixed (fixedPosition), Both (the two: the reference\'s scan) or BodyStart (where a statement can begin in the function body, the slot dead-code attacks use; an extension). Not the reference\'s Both by default: a fixed slot is not chosen to be safe, and on the zoo\'s clean defect model any token at position 50 flips every held-out sample, a false Backdoored verdict.'),
+          .describe('Where triggers are inserted: SampleSpecific (least-sensitive identifier per sample; spec 2.2, the default), Fixed (fixedPosition), Both (the two: the reference\'s scan) or BodyStart (where a statement can begin in the function body, the slot dead-code attacks use; an extension). Not the reference\'s Both by default: the verdict was calibrated on sample-specific options, and on the zoo\'s clean defect model the tokens GCG finds at fixed position 50 flip every held-out sample, a false Backdoored verdict.'),
         fixedPosition: z.int().min(1).max(1024).default(50).describe('BPE token position used by the Fixed mode (reference: 50).'),
         seed: z.int().min(0).max(2147483647).default(123456).describe('Random seed of trigger initialisation and candidate sampling (reference: 123456).'),
         maxLength: z.int().min(8).max(4096).default(400).describe('Code length in BPE tokens, capped to the model\'s positions (reference: 400).'),
