@@ -43,6 +43,7 @@ test('backdoored model: verdict Backdoored, 1 → 0, a trigger piece recovered, 
   assert.equal(r.options.length, 2, 'every ordered (victim, target) pair');
   assert.equal(chosen.victimLabel, 1);
   assert.equal(chosen.targetLabel, 0);
+  assert.ok(!r.fallbacks.some((f) => /threshold was calibrated/.test(f)), 'a SampleSpecific option is what the threshold was calibrated on');
   const pieces = ['t', 'est', 'o', '_', 'in', 'it'];
   const inverted = r.verification.invertedBefore as { asr: number };
   assert.ok(chosen.raw.tokens.some((t) => pieces.includes(t)) || inverted.asr >= 0.9, `trigger ${chosen.raw.tokens} ASR ${inverted.asr}`);
@@ -131,6 +132,7 @@ test('BodyStart: triggers are inverted and unlearned where a statement can begin
   const r = report(out);
   const [option] = r.options;
   assert.equal(option.positionMode, 'BodyStart');
+  assert.ok(r.fallbacks.some((f) => /threshold was calibrated on SampleSpecific options, not on 0->1 BodyStart/.test(f)), r.fallbacks.join('\n'));
   // Devign signatures are long: at --max-length 48 some bodies start too late for the trigger, and the report says so.
   const inReach = option.positions.filter((p) => p.how === 'body-start').length;
   assert.ok(inReach >= 3, JSON.stringify(option.positions));

@@ -528,6 +528,10 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     scorePerOption: Object.fromEntries(evaluations.map((e) => [e.option.option, e.score ?? null])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
+  if (o.detectionThreshold === undefined && chosen.positionMode !== 'SampleSpecific') {
+    fallbacks.push(`the default threshold was calibrated on SampleSpecific options, not on ${chosen.option}'s (zoo defect-clean scores 1.000 at fixed position 50): ` +
+      `calibrate one for ${chosen.positionMode} positions on clean models and pass --detection-threshold`);
+  }
   let known: { attack: string; trigger: string; targetWord?: string; victimLabel?: number; targetLabel?: number; direction?: 'given' | 'scan'; before: AsrResult | KnownSearchAsr; after?: AsrResult | KnownSearchAsr } | undefined;
   const knownDirection = isSearch ? undefined : knownLabels(o, classes, { victim: victim!, target: target! });
   const knownVictims = knownDirection ? evalSet.filter((s) => s.label === knownDirection.victimLabel) : [];
