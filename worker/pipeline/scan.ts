@@ -15,7 +15,7 @@ import { bodyStartPositions, encodeIds, languageOf, samplePositions, type Positi
 import { ClassificationObjective, SearchObjective, targetLogProbs, type Objective } from './objective.ts';
 import { invert } from './inversion.ts';
 import { anchor } from './anchoring.ts';
-import { CALIBRATION, DEFAULT_THRESHOLDS, SINGLE_TOKEN_SCORE, decide } from './verdict.ts';
+import { CALIBRATED_POSITION_MODE, CALIBRATION, DEFAULT_THRESHOLDS, SINGLE_TOKEN_SCORE, decide } from './verdict.ts';
 import { adversaryProblem, unlearn, type Placement, type Trainable, type UnlearnOptions } from './unlearning.ts';
 import { cleanMetrics, knownSearchAsr, knownTriggerAsr, searchAsr, tokenTriggerAsr, type AsrResult, type KnownSearchAsr, type SearchAsr } from './verification.ts';
 import { ScanReport, summaryOf, tokensThatMatterWhole, writeAtomically, type OptionReport } from './report.ts';
@@ -528,8 +528,8 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     scorePerOption: Object.fromEntries(evaluations.map((e) => [e.option.option, e.score ?? null])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
-  if (o.detectionThreshold === undefined && chosen.positionMode !== 'SampleSpecific') {
-    fallbacks.push(`the default threshold was calibrated on SampleSpecific options, not on ${chosen.option}'s (zoo defect-clean scores 1.000 at fixed position 50): ` +
+  if (o.detectionThreshold === undefined && chosen.positionMode !== CALIBRATED_POSITION_MODE) {
+    fallbacks.push(`the default threshold was calibrated on ${CALIBRATED_POSITION_MODE} options, not on ${chosen.option}'s (zoo defect-clean scores 1.000 at fixed position 50): ` +
       `calibrate one for ${chosen.positionMode} positions on clean models and pass --detection-threshold`);
   }
   let known: { attack: string; trigger: string; targetWord?: string; victimLabel?: number; targetLabel?: number; direction?: 'given' | 'scan'; before: AsrResult | KnownSearchAsr; after?: AsrResult | KnownSearchAsr } | undefined;

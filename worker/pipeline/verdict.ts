@@ -26,6 +26,8 @@
 export const SINGLE_TOKEN_SCORE = 'max(s1, s2) on held-out victim-label samples classified correctly without a trigger: s1 = highest flip rate of a single token (of the raw inverted trigger, or among the 3 best of the single-token screen) inserted alone at the sample-specific position; s2 = mean P(target) with the whole raw trigger';
 
 export const DEFAULT_THRESHOLDS = { defect: 0.82, clone: 0.52, search: 0.43 } as const;
+/** The position mode every calibration scan used: other modes' scores are not covered by DEFAULT_THRESHOLDS. */
+export const CALIBRATED_POSITION_MODE = 'SampleSpecific';
 
 export const CALIBRATION =
   'demo settings (seed 123456), each option scored and the highest taken; threshold = midpoint between the highest clean and the lowest backdoored score. ' +
