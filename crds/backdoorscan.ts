@@ -728,6 +728,15 @@ export const Artifact = z
   .describe('What the worker wrote.');
 export type Artifact = z.infer<typeof Artifact>;
 
+/** Caveats in a summary and in status: at most this many, each at most CAVEAT_MAX characters. */
+export const MAX_CAVEATS = 8;
+export const CAVEAT_MAX = 256;
+export const Caveats = z
+  .array(z.string().min(1).max(CAVEAT_MAX))
+  .max(MAX_CAVEATS)
+  .describe('What the worker fell back on or warns about (too few samples, a threshold not calibrated for the winning option\'s position mode, a cleaned model that still scores as backdoored, ...): the first few, shortened; the full list is in the report (artifact.reportUri, "fallbacks").');
+export type Caveats = z.infer<typeof Caveats>;
+
 export const Durations = z
   .object({
     totalSeconds: z.number().min(0).optional(),
@@ -769,6 +778,7 @@ export const BackdoorScanStatus = z
     metrics: Metrics.optional(),
     artifact: Artifact.optional(),
     durations: Durations.optional(),
+    caveats: Caveats.optional(),
     startTime: z.iso.datetime().optional(),
     completionTime: z.iso.datetime().optional(),
     attempts: z.int().min(0).optional().describe('Jobs created so far.'),

@@ -8,7 +8,7 @@
  * shrinks optional detail to fit), the operator reads it with `parseScanSummary`.
  */
 import { z } from 'zod';
-import { Artifact, Durations, Metrics, PATTERNS, Triggers } from './backdoorscan.ts';
+import { Artifact, CAVEAT_MAX, Caveats, Durations, Metrics, PATTERNS, Triggers } from './backdoorscan.ts';
 
 /** Kubernetes truncates a container's termination message at 4096 bytes. */
 export const MAX_SUMMARY_BYTES = 4096;
@@ -65,6 +65,8 @@ export const ScanSummary = z.object({
   eliminated: z.boolean().optional(),
   artifact: Artifact.optional(),
   durations: Durations.optional(),
+  /** The report's fallbacks, the first few and shortened: what a user should know before trusting the result. */
+  caveats: Caveats.optional(),
   /** Present when the run failed; the other fields hold what was learned before the failure. */
   error: ScanError.optional(),
 });
@@ -111,11 +113,23 @@ export function formatIssues(issues: ReadonlyArray<{ path: ReadonlyArray<Propert
   return shown.join('; ') + more;
 }
 
+/** `text` cut to at most `max` UTF-16 units (zod's string length), an ellipsis marking the cut; never splits a code point. */
+export function shorten(text: string, max = CAVEAT_MAX): string {
+  if (text.length <= max) return text;
+  let kept = '';
+  for (const ch of text) {
+    if (kept.length + ch.length > max - 1) break;
+    kept += ch;
+  }
+  return kept + '…';
+}
+
 /**
  * Validate and serialize a summary to compact JSON that fits in MAX_SUMMARY_BYTES. When too large,
  * detail is dropped in this order until it fits: token strings, token ids of the raw trigger, the
- * raw trigger, the query trigger, durations; finally the error message is shortened. Throws if the
- * summary is invalid or cannot be made to fit.
+ * raw trigger, the query trigger, durations; then the caveats are shortened and only the first is
+ * kept; finally the error message is shortened. Throws if the summary is invalid or cannot be made
+ * to fit.
  */
 export function serializeScanSummary(summary: ScanSummaryInput): string {
   const parsed = ScanSummary.parse(summary);
@@ -136,6 +150,13 @@ export function serializeScanSummary(summary: ScanSummaryInput): string {
     },
     (x) => {
       delete x.durations;
+    },
+    // Caveats go last of the detail: shortened first, then only the first kept.
+    (x) => {
+      if (x.caveats) x.caveats = x.caveats.map((c) => shorten(c, 96));
+    },
+    (x) => {
+      if (x.caveats) x.caveats = x.caveats.slice(0, 1);
     },
   ];
   for (const step of steps) {

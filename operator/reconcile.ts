@@ -199,6 +199,17 @@ function applySummary(status: Record<string, unknown>, s: ScanSummary): void {
   set('metrics', s.metrics);
   set('artifact', s.artifact);
   set('durations', s.durations);
+  // Caveats belong to the attempt that wrote them: an earlier attempt's must not outlive it.
+  if (s.caveats?.length) status.caveats = s.caveats;
+  else delete status.caveats;
+}
+
+/** The Succeeded condition's message: the verdict, and the first caveat when there are any. */
+function finishedMessage(s: ScanSummary): string {
+  const c = s.caveats ?? [];
+  if (!c.length) return `scan finished: verdict ${s.verdict}`;
+  const more = c.length > 1 ? ` (and ${c.length - 1} more)` : '';
+  return `scan finished: verdict ${s.verdict}; caveat${more}, see status.caveats: ${c[0]}`;
 }
 
 /**
@@ -428,7 +439,7 @@ export class Reconciler {
           const s = parsedSummary.summary;
           applySummary(status, s);
           status.completionTime = completion;
-          set({ type: C.Succeeded, status: 'True', reason: R.ScanCompleted, message: `scan finished: verdict ${s.verdict}` });
+          set({ type: C.Succeeded, status: 'True', reason: R.ScanCompleted, message: finishedMessage(s) });
           set({ type: C.Running, status: 'False', reason: R.Finished, message: `Job ${current.metadata?.name} completed` });
           if (s.verdict === 'Backdoored') {
             set({ type: C.BackdoorDetected, status: 'True', reason: R.BackdoorFound, message: describeFinding(s) });

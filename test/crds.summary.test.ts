@@ -6,6 +6,7 @@ import {
   isRetriableWorkerError,
   parseScanSummary,
   serializeScanSummary,
+  shorten,
   WorkerErrorReason,
   type ScanSummaryInput,
 } from '../crds/scan-summary.ts';
@@ -107,6 +108,42 @@ test('serialize: shortens a long error message (by characters, counting bytes)',
   assert.ok(r.ok);
   assert.ok(r.summary.error!.message.endsWith('…'));
   assert.ok(r.summary.error!.message.length > 100);
+});
+
+test('serialize: caveats round-trip when they fit; under pressure they are shortened, then only the first is kept, after the triggers\' detail', () => {
+  const caveats = ['only 12 clean samples of victim label 1 for inversion (asked for 30); all of them are used', 'the default threshold was calibrated on SampleSpecific options'];
+  const small = parseScanSummary(serializeScanSummary({ ...good, caveats }));
+  assert.ok(small.ok);
+  assert.deepEqual(small.summary.caveats, caveats);
+  const long = (n: number) => ({ tokenIds: Array.from({ length: n }, (_, i) => 40000 + i), tokens: Array.from({ length: n }, () => 'x'.repeat(100)), text: 'y'.repeat(1000) });
+  const many = Array.from({ length: 8 }, (_, i) => `caveat ${i}: ` + 'w'.repeat(300)).map((c) => shorten(c));
+  const uri = (f: string) => `s3://models/${'k'.repeat(400)}/${f}`;
+  const big = { ...good, triggers: { raw: long(64), anchored: long(64), query: long(16) }, artifact: { ...good.artifact, modelUri: uri(''), reportUri: uri('report.json') }, caveats: many };
+  const text = serializeScanSummary(big);
+  assert.ok(Buffer.byteLength(text) <= MAX_SUMMARY_BYTES, `${Buffer.byteLength(text)} bytes`);
+  const r = parseScanSummary(text);
+  assert.ok(r.ok);
+  assert.equal(r.summary.triggers?.anchored?.text, 'y'.repeat(1000), 'the anchored trigger outranks the caveats');
+  assert.equal(r.summary.triggers?.raw, undefined, 'the raw trigger went first');
+  assert.ok(r.summary.caveats!.length >= 1);
+  for (const c of r.summary.caveats!) assert.ok(c.length <= 96, c);
+  assert.match(r.summary.caveats![0], /^caveat 0: w+…$/);
+  // With a long error message as well, only the first caveat is left.
+  const failed = parseScanSummary(serializeScanSummary({ ...big, error: { reason: 'Internal', message: 'e'.repeat(1024) } }));
+  assert.ok(failed.ok);
+  assert.equal(failed.summary.caveats!.length, 1);
+  // Nine caveats or one over 256 characters is not a valid summary.
+  assert.throws(() => serializeScanSummary({ ...good, caveats: [...many, 'ninth'] }), /caveats/);
+  assert.throws(() => serializeScanSummary({ ...good, caveats: ['v'.repeat(257)] }), /caveats/);
+});
+
+test('shorten: keeps short text, cuts long text to the limit with an ellipsis, never splits a code point', () => {
+  assert.equal(shorten('abc', 5), 'abc');
+  assert.equal(shorten('abcdefgh', 5), 'abcd…');
+  const emoji = '😀'.repeat(10); // two UTF-16 units each
+  const cut = shorten(emoji, 6);
+  assert.ok(cut.length <= 6);
+  assert.equal(cut, '😀😀…');
 });
 
 test('serialize: refuses an invalid summary', () => {

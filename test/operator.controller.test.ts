@@ -101,6 +101,8 @@ test('Job success + worker termination message -> verdict, triggers, metrics, ar
   assert.equal(cond(scan, 'BackdoorDetected')?.reason, 'BackdoorFound');
   assert.equal(cond(scan, 'Eliminated')?.status, 'True');
   assert.equal(cond(scan, 'Running')?.status, 'False');
+  assert.equal(cond(scan, 'Succeeded')?.message, 'scan finished: verdict Backdoored');
+  assert.equal(st.caveats, undefined, 'a run without fallbacks has no caveats');
   const events = await waitFor('events', async () => {
     const e = await listEvents(cp, ns, 'ok-1');
     return e.some((x) => x.reason === 'BackdoorFound') ? e : undefined;
@@ -166,6 +168,44 @@ test('a Clean verdict -> BackdoorDetected=False/NoBackdoorFound and Eliminated=F
   assert.match(e.message, /verdict Clean.*spec\.unlearning\.force/);
   const m = await httpGet(op.http!.port, '/metrics');
   assert.match(m.body, /elibadcode_scan_eliminations_total\{result="NothingToUnlearn"\} 1\b/);
+});
+
+test('caveats: the worker\'s fallbacks reach status.caveats and the Succeeded message names the first', async () => {
+  await createScan(cp.kubeConfig, 'caveats-1', ns);
+  await waitFor('Job caveats-1-1', async () => (await listJobs(cp.kubeConfig, ns, 'caveats-1'))[0]);
+  const caveats = [
+    'only 12 clean samples of victim label 1 for inversion (asked for 30); all of them are used',
+    "the default threshold was calibrated on SampleSpecific options, not on 1->0 Fixed@50's",
+  ];
+  await createJobPod(cp.kubeConfig, ns, 'caveats-1-1', { exitCode: 0, message: summary({ verdict: 'Clean', eliminated: false, artifact: undefined, caveats }) });
+  await completeJob(cp.kubeConfig, ns, 'caveats-1-1');
+  const scan = await waitFor('Succeeded', async () => {
+    const s = await getScan(cp.kubeConfig, 'caveats-1', ns);
+    return cond(s, 'Succeeded')?.status === 'True' ? s : undefined;
+  });
+  assert.deepEqual(scan.status.caveats, caveats);
+  assert.equal(cond(scan, 'Succeeded')!.message, `scan finished: verdict Clean; caveat (and 1 more), see status.caveats: ${caveats[0]}`);
+});
+
+test('caveats belong to their attempt: a retried attempt without fallbacks clears the failed attempt\'s', async () => {
+  await createScan(cp.kubeConfig, 'caveats-2', ns, { retry: { maxAttempts: 2 } });
+  await waitFor('Job caveats-2-1', async () => (await listJobs(cp.kubeConfig, ns, 'caveats-2'))[0]);
+  const failed = summary({ verdict: 'Unknown', eliminated: false, artifact: undefined, caveats: ['the first attempt fell back'], error: { reason: 'UploadFailed', message: 'PUT s3://cleaned/m: 503' } });
+  await createJobPod(cp.kubeConfig, ns, 'caveats-2-1', { exitCode: 1, message: failed });
+  await failJob(cp.kubeConfig, ns, 'caveats-2-1');
+  const mid = await waitFor('attempt 2', async () => {
+    const s = await getScan(cp.kubeConfig, 'caveats-2', ns);
+    return s.status?.attempts === 2 ? s : undefined;
+  });
+  assert.deepEqual(mid.status.caveats, ['the first attempt fell back'], 'what the last finished attempt said');
+  await createJobPod(cp.kubeConfig, ns, 'caveats-2-2', { exitCode: 0, message: summary() });
+  await completeJob(cp.kubeConfig, ns, 'caveats-2-2');
+  const done = await waitFor('Succeeded', async () => {
+    const s = await getScan(cp.kubeConfig, 'caveats-2', ns);
+    return cond(s, 'Succeeded')?.status === 'True' ? s : undefined;
+  });
+  assert.equal(done.status.caveats, undefined);
+  assert.equal(cond(done, 'Succeeded')!.message, 'scan finished: verdict Backdoored');
 });
 
 test('worker failure -> retry with a new attempt Job, then Failed with reason RetriesExhausted', async () => {

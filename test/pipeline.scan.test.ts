@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseScanSummary, MAX_SUMMARY_BYTES } from '../crds/scan-summary.ts';
+import { parseScanSummary, MAX_SUMMARY_BYTES, ScanSummary, shorten } from '../crds/scan-summary.ts';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint } from '../worker/model/checkpoint.ts';
 import { UsageError } from '../worker/commands/command.ts';
@@ -56,6 +56,8 @@ test('backdoored model: verdict Backdoored, 1 → 0, a trigger piece recovered, 
   assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
   assert.equal(parsed.summary.verdict, 'Backdoored');
   assert.equal(parsed.summary.targetLabel, 0);
+  // The report's fallbacks travel as the status's caveats (the first eight, each at most 256 characters).
+  assert.deepEqual(parsed.summary.caveats ?? [], r.fallbacks.slice(0, 8).map((f) => shorten(f)));
   // Eliminated only if the cleaned model no longer scores as backdoored (the same score, recomputed).
   const after = r.verification.scoreAfter!;
   assert.equal(typeof after, 'number');
@@ -133,6 +135,9 @@ test('BodyStart: triggers are inverted and unlearned where a statement can begin
   const [option] = r.options;
   assert.equal(option.positionMode, 'BodyStart');
   assert.ok(r.fallbacks.some((f) => /threshold was calibrated on SampleSpecific options, not on 0->1 BodyStart/.test(f)), r.fallbacks.join('\n'));
+  // The operator user sees it too: the status summary carries it as a caveat.
+  const caveats = ScanSummary.parse(JSON.parse(summaryOf(r))).caveats ?? [];
+  assert.ok(caveats.some((c) => /threshold was calibrated on SampleSpecific options/.test(c)), JSON.stringify(caveats));
   // Devign signatures are long: at --max-length 48 some bodies start too late for the trigger, and the report says so.
   const inReach = option.positions.filter((p) => p.how === 'body-start').length;
   assert.ok(inReach >= 3, JSON.stringify(option.positions));

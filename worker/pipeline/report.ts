@@ -5,7 +5,8 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { ScanSummary, serializeScanSummary, SCAN_SUMMARY_SCHEMA_VERSION, type ScanSummaryInput } from '../../crds/scan-summary.ts';
+import { ScanSummary, serializeScanSummary, shorten, SCAN_SUMMARY_SCHEMA_VERSION, type ScanSummaryInput } from '../../crds/scan-summary.ts';
+import { MAX_CAVEATS } from '../../crds/backdoorscan.ts';
 
 const TriggerReport = z.object({ tokenIds: z.array(z.int().min(0)), tokens: z.array(z.string()), text: z.string() });
 
@@ -163,6 +164,7 @@ export function summaryOf(r: ScanReport, uris: { modelUri?: string; reportUri?: 
     eliminated: r.unlearning.ran && r.output?.modelDir !== undefined && v.foundTriggerRemoved === true,
     ...(r.output?.modelDir ? { artifact: { modelUri: uris.modelUri ?? r.output.modelDir, ...(r.output.sha256 ? { sha256: r.output.sha256 } : {}), reportUri: uris.reportUri ?? r.output.reportFile } } : {}),
     durations: { totalSeconds: r.durations.totalSeconds, scanSeconds: r.durations.scanSeconds, eliminateSeconds: r.durations.eliminateSeconds, evaluateSeconds: r.durations.evaluateSeconds, uploadSeconds: r.durations.uploadSeconds },
+    ...(r.fallbacks.length ? { caveats: r.fallbacks.slice(0, MAX_CAVEATS).map((c) => shorten(c)) } : {}),
   };
   return serializeScanSummary(s);
 }
