@@ -4,8 +4,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { EventRecorder } from './events.ts';
 import type { QueueMetrics, WorkQueue } from './workqueue.ts';
 
-export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
-export type Verdict = 'Backdoored' | 'Clean' | 'Failed';
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
+export type ReconcileResult = (typeof RECONCILE_RESULTS)[number];
+/** How a scan finished: its verdict, or Failed. */
+export const FINISHED_VERDICTS = ['Backdoored', 'Clean', 'Unknown', 'Failed'] as const;
+export type Verdict = (typeof FINISHED_VERDICTS)[number];
+/** The Eliminated condition's reasons a finished scan that asked for unlearning can end with. */
+export const ELIMINATION_RESULTS = ['TriggerUnlearned', 'BackdoorSurvived', 'NothingToUnlearn', 'Inconclusive'] as const;
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -121,7 +126,7 @@ export class OperatorMetrics {
     });
     this.scansFinished = new Counter({
       name: 'elibadcode_scans_finished_total',
-      help: 'BackdoorScans that reached a final state, by verdict (Backdoored, Clean, Failed)',
+      help: 'BackdoorScans that reached a final state, by verdict (Backdoored, Clean, Unknown, Failed)',
       labelNames: ['verdict'],
       registers,
     });
@@ -165,6 +170,15 @@ export class OperatorMetrics {
       labelNames: ['result'],
       registers,
     });
+
+    // Every series an alert or dashboard selects on exists from the start, at 0: increase() sees no
+    // increase in a series whose first sample is already 1, so without this the first failure or
+    // surviving backdoor after an operator (re)start would never alert (controller-runtime does the
+    // same for its reconcile results).
+    for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller: this.controller, result }, 0);
+    this.reconcileErrors.inc({ controller: this.controller }, 0);
+    for (const verdict of FINISHED_VERDICTS) this.scansFinished.inc({ verdict }, 0);
+    for (const result of ELIMINATION_RESULTS) this.eliminations.inc({ result }, 0);
   }
 
   /** Refresh the event recorder's gauge and counters before each scrape. */

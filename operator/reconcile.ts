@@ -23,7 +23,7 @@ import type { EventSink, PendingEvent } from './events.ts';
 import { buildJob, jobName, WORKER_CONTAINER, type JobConfig } from './job.ts';
 import { describeError, isAlreadyExists, isConflict, isNotFound, type RequestCounter } from './kube.ts';
 import type { Cache } from './listwatch.ts';
-import type { OperatorMetrics } from './metrics.ts';
+import type { OperatorMetrics, Verdict } from './metrics.ts';
 import type { ProgressSource } from './progress.ts';
 import { deepEqual, findCondition, isTrue, rfc3339, setCondition, writeStatus, type ConditionInput, type ConditionLike, type StatusPatcher } from './status.ts';
 
@@ -592,7 +592,7 @@ export class Reconciler {
     const toConds = (to.conditions as ConditionLike[] | undefined) ?? [];
     const became = (type: string) => isTrue(toConds, type) && !isTrue(fromConds, type);
     if (became(C.Succeeded) || became(C.Failed)) {
-      const verdict = became(C.Failed) ? 'Failed' : to.verdict === 'Backdoored' ? 'Backdoored' : 'Clean';
+      const verdict: Verdict = became(C.Failed) ? 'Failed' : to.verdict === 'Backdoored' || to.verdict === 'Clean' ? to.verdict : 'Unknown';
       m.scansFinished.inc({ verdict });
       if (verdict === 'Backdoored') m.backdoorsDetected.inc();
       const eliminated = findCondition(toConds, C.Eliminated);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test: type check, then node's test runner over test/**/*.test.ts.
-# Integration tests run a real kube-apiserver + etcd (+ kube-controller-manager), helm and versitygw (S3); they are
+# Integration tests run a real kube-apiserver + etcd (+ kube-controller-manager), helm, promtool and versitygw (S3); they are
 # built once from the Go module proxy into ~/.cache/elibadcode, keyed by version, before the tests
 # start (a cold build prints how long it took; later runs find them cached).
 set -euo pipefail
@@ -10,6 +10,9 @@ echo "node $(node --version), $(nproc) cores"
 bash scripts/k8s/build.sh kube-apiserver etcd kube-controller-manager
 ELIBADCODE_HELM="$(bash scripts/helm/build.sh)"
 export ELIBADCODE_HELM
+# promtool: the chart's alert rules are checked and unit-tested by Prometheus's own rule engine.
+ELIBADCODE_PROMTOOL="$(bash scripts/promtool/build.sh)"
+export ELIBADCODE_PROMTOOL
 # versitygw: the real S3-compatible server the storage tests run against.
 ELIBADCODE_VERSITYGW="$(bash scripts/s3/build.sh)"
 export ELIBADCODE_VERSITYGW

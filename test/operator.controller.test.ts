@@ -170,21 +170,24 @@ test('a Clean verdict -> BackdoorDetected=False/NoBackdoorFound and Eliminated=F
   assert.match(m.body, /elibadcode_scan_eliminations_total\{result="NothingToUnlearn"\} 1\b/);
 });
 
-test('caveats: the worker\'s fallbacks reach status.caveats and the Succeeded message names the first', async () => {
+test('caveats: the worker\'s fallbacks reach status.caveats and the Succeeded message names the first; an Unknown verdict is counted as Unknown', async () => {
   await createScan(cp.kubeConfig, 'caveats-1', ns);
   await waitFor('Job caveats-1-1', async () => (await listJobs(cp.kubeConfig, ns, 'caveats-1'))[0]);
   const caveats = [
+    'no held-out samples are left for the verdict and verification: verdict Unknown',
     'only 12 clean samples of victim label 1 for inversion (asked for 30); all of them are used',
-    "the default threshold was calibrated on SampleSpecific options, not on 1->0 Fixed@50's",
   ];
-  await createJobPod(cp.kubeConfig, ns, 'caveats-1-1', { exitCode: 0, message: summary({ verdict: 'Clean', eliminated: false, artifact: undefined, caveats }) });
+  await createJobPod(cp.kubeConfig, ns, 'caveats-1-1', { exitCode: 0, message: summary({ verdict: 'Unknown', eliminated: false, artifact: undefined, metrics: {}, caveats }) });
   await completeJob(cp.kubeConfig, ns, 'caveats-1-1');
   const scan = await waitFor('Succeeded', async () => {
     const s = await getScan(cp.kubeConfig, 'caveats-1', ns);
     return cond(s, 'Succeeded')?.status === 'True' ? s : undefined;
   });
   assert.deepEqual(scan.status.caveats, caveats);
-  assert.equal(cond(scan, 'Succeeded')!.message, `scan finished: verdict Clean; caveat (and 1 more), see status.caveats: ${caveats[0]}`);
+  assert.equal(cond(scan, 'Succeeded')!.message, `scan finished: verdict Unknown; caveat (and 1 more), see status.caveats: ${caveats[0]}`);
+  assert.deepEqual([cond(scan, 'BackdoorDetected')?.status, cond(scan, 'BackdoorDetected')?.reason], ['Unknown', 'Inconclusive']);
+  const m = await httpGet(op.http!.port, '/metrics');
+  assert.match(m.body, /elibadcode_scans_finished_total\{verdict="Unknown"\} 1\b/, 'not counted as Clean');
 });
 
 test('caveats belong to their attempt: a retried attempt without fallbacks clears the failed attempt\'s', async () => {
