@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
-import { DEMO_DEFAULTS, REFERENCE_DEFAULTS, SEARCH_UNLEARN_LEARNING_RATE, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
+import { DEMO_DEFAULTS, POSITION_MODE_OPTIONS, REFERENCE_DEFAULTS, SEARCH_UNLEARN_LEARNING_RATE, ScanError, runScan, type ScanOptions } from '../pipeline/scan.ts';
 import { DEFAULT_THRESHOLDS } from '../pipeline/verdict.ts';
 import { ADVERSARY_DEFAULTS, type Adversary } from '../pipeline/unlearning.ts';
 import { errorSummary, writeAtomically } from '../pipeline/report.ts';
@@ -48,7 +48,7 @@ export const usage = [
   `  --trigger-length N (${D.triggerLength})  --target-length M (search, ${D.targetLength})  --top-k K (${D.topK})  --candidates R (${D.candidates})`,
   `  --iterations N (${D.iterations})  --inversion-samples N (${D.inversionSamples})  --beta B (${D.beta})  --two-sided-anchoring`,
   '  --anchor-repeats         also keep every copy of a repeated token whose removal as a whole raises the loss by more than beta (the reference drops it)',
-  `  --position-mode SampleSpecific|Fixed|Both (${D.positionMode})  --fixed-position P (${D.fixedPosition})`,
+  `  --position-mode ${POSITION_MODE_OPTIONS.join('|')} (${D.positionMode})  --fixed-position P (${D.fixedPosition})`,
   '  --legacy-eval-position [P]  score candidates at fixed position P (reference code: 10), not the sample-specific ones',
   `  --seed N (${D.seed})  --max-length N (${D.maxLength})  --query-max-length N (${D.queryMaxLength})  --keep-word-initial  --dropout`,
   '  --no-vocabulary-filter   an ablation: search every token but the special ones, not only identifier pieces (spec 2.1)',
@@ -171,7 +171,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     beta: num(f.beta, 'beta', base.beta, { min: 0 }),
     twoSided: f['two-sided-anchoring'] === true,
     anchorRepeats: f['anchor-repeats'] === true,
-    positionMode: choice(f['position-mode'], 'position-mode', ['SampleSpecific', 'Fixed', 'BodyStart', 'Both'] as const, base.positionMode),
+    positionMode: choice(f['position-mode'], 'position-mode', POSITION_MODE_OPTIONS, base.positionMode),
     fixedPosition: num(f['fixed-position'], 'fixed-position', base.fixedPosition, { int: true, min: 1 }),
     legacyEvalPosition: optNum(f['legacy-eval-position'], 'legacy-eval-position', { int: true, min: 1 }),
     seed: num(f.seed, 'seed', base.seed, { int: true, min: 0 }),

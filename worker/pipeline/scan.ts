@@ -33,7 +33,9 @@ export class ScanError extends Error {
 }
 
 export type PositionMode = 'SampleSpecific' | 'Fixed' | 'BodyStart';
-export type PositionModeOption = 'Both' | PositionMode;
+/** What --position-mode accepts (and its help lists): a mode, or Both (SampleSpecific and Fixed, the reference's scan). */
+export const POSITION_MODE_OPTIONS = ['SampleSpecific', 'Fixed', 'Both', 'BodyStart'] as const;
+export type PositionModeOption = (typeof POSITION_MODE_OPTIONS)[number];
 
 export interface ScanOptions {
   task: ScanTask;
