@@ -106,6 +106,28 @@ test('forced full unlearning: the trigger goes into both labels at defender-chos
   unlearned = r;
 });
 
+test('Both: with the default threshold only the SampleSpecific options decide; the Fixed one is still scored and reported', async () => {
+  const out = join(tmp, 'out-both');
+  const args = ['--model', backdoored, '--data', TRAIN, '--eval-data', TEST, '--task', 'defect', '--out', out, '--victim-label', '1', '--target-label', '0',
+    '--position-mode', 'Both', '--fixed-position', '10', '--no-eliminate', ...SMALL];
+  assert.equal(await scan.run(args), 0);
+  const r = report(out);
+  assert.deepEqual(r.options.map((o) => o.option).sort(), ['1->0 Fixed', '1->0 SampleSpecific']);
+  assert.equal(r.chosen, '1->0 SampleSpecific');
+  const scores = r.verdict.evidence.scorePerOption as Record<string, number | null>;
+  assert.equal(typeof scores['1->0 Fixed'], 'number', 'the Fixed option is still scored');
+  assert.ok(r.fallbacks.some((f) => /only the SampleSpecific options decide the verdict: .*1->0 Fixed \(score \d\.\d{3}\)/.test(f)), r.fallbacks.join('\n'));
+  assert.ok(!r.fallbacks.some((f) => /threshold was calibrated on/.test(f)), 'the deciding option is a calibrated one');
+
+  // A threshold the user calibrated lets every option decide.
+  const flagged = join(tmp, 'out-both-flag');
+  assert.equal(await scan.run([...args, '--detection-threshold', '0.82'].map((a) => (a === out ? flagged : a))), 0);
+  const f = report(flagged);
+  const best = Object.entries(f.verdict.evidence.scorePerOption as Record<string, number>).sort((a, b) => b[1] - a[1])[0];
+  assert.equal(f.verdict.score, best[1], `the highest-scoring option decides: ${JSON.stringify(f.verdict.evidence.scorePerOption)}`);
+  assert.ok(!f.fallbacks.some((x) => /only the SampleSpecific options decide/.test(x)), f.fallbacks.join('\n'));
+});
+
 test('the random-trigger control unlearns random vocabulary tokens, as many as the trigger found, and nothing the inversion found', async () => {
   const out = join(tmp, 'out-control');
   const args = ['--model', backdoored, '--data', TRAIN, '--eval-data', TEST, '--task', 'defect', '--out', out, '--victim-label', '1', '--target-label', '0',

@@ -506,7 +506,18 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   const evaluations: OptionEvidence[] = [];
   for (const opt of options) evaluations.push(await evaluate(opt));
   const rank = (e: OptionEvidence) => e.score ?? -Infinity;
-  const best = evaluations.reduce((a, b) => (rank(b) > rank(a) || (rank(b) === rank(a) && b.option.bestLoss < a.option.bestLoss) ? b : a));
+  // With the default threshold only options of the mode it was calibrated on decide (when there
+  // are any: Both). At fixed position 50 the zoo's clean defect and clone models score 1.000 and
+  // 0.531, above their thresholds, so a Both scan called them Backdoored. The other options are
+  // still scored and reported (evidence.scorePerOption).
+  const calibrated = o.detectionThreshold === undefined ? evaluations.filter((e) => e.option.positionMode === CALIBRATED_POSITION_MODE) : [];
+  const deciding = calibrated.length ? calibrated : evaluations;
+  const best = deciding.reduce((a, b) => (rank(b) > rank(a) || (rank(b) === rank(a) && b.option.bestLoss < a.option.bestLoss) ? b : a));
+  const undeciding = evaluations.filter((e) => !deciding.includes(e));
+  if (undeciding.length) {
+    fallbacks.push(`only the ${CALIBRATED_POSITION_MODE} options decide the verdict: the default threshold was not calibrated for ` +
+      `${undeciding.map((e) => `${e.option.option} (score ${e.score === undefined ? 'none' : e.score.toFixed(3)})`).join(', ')}; pass --detection-threshold to let every option decide`);
+  }
   const chosen = best.option;
   const win = best.win;
   const { unlearnTrigger, heldOut, heldPositions, invertedBefore, rawAsr, score, singleToken, singleTokenIds, fullConfidence } = best;

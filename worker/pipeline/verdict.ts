@@ -20,7 +20,8 @@
 // lifts too (the inversion puts the same pieces on both sides, which any encoder matches: zoo
 // search-clean 0.33), a backdoored one more (search-suffix 0.54, its trigger piece `ctx` found).
 //
-// The scan scores every (victim, target, position mode) option this way and takes the highest.
+// The scan scores every (victim, target, position mode) option this way and takes the highest;
+// with the default threshold only options of CALIBRATED_POSITION_MODE compete when there are any.
 // Threshold: DEFAULT_THRESHOLDS; see CALIBRATION.
 
 export const SINGLE_TOKEN_SCORE = 'max(s1, s2) on held-out victim-label samples classified correctly without a trigger: s1 = highest flip rate of a single token (of the raw inverted trigger, or among the 3 best of the single-token screen) inserted alone at the sample-specific position; s2 = mean P(target) with the whole raw trigger';
