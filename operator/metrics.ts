@@ -1,6 +1,7 @@
 // Prometheus metrics on a private Registry: controller-runtime-compatible names so existing
 // dashboards carry over, plus the domain metrics of BackdoorScans. No object names in labels.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ConditionReason as R } from '../crds/backdoorscan.ts';
 import type { EventRecorder } from './events.ts';
 import type { QueueMetrics, WorkQueue } from './workqueue.ts';
 
@@ -10,7 +11,7 @@ export type ReconcileResult = (typeof RECONCILE_RESULTS)[number];
 export const FINISHED_VERDICTS = ['Backdoored', 'Clean', 'Unknown', 'Failed'] as const;
 export type Verdict = (typeof FINISHED_VERDICTS)[number];
 /** The Eliminated condition's reasons a finished scan that asked for unlearning can end with. */
-export const ELIMINATION_RESULTS = ['TriggerUnlearned', 'BackdoorSurvived', 'NothingToUnlearn', 'Inconclusive'] as const;
+export const ELIMINATION_RESULTS = [R.TriggerUnlearned, R.BackdoorSurvived, R.NothingToUnlearn, R.Inconclusive] as const;
 
 export class OperatorMetrics {
   readonly registry = new Registry();
