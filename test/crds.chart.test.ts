@@ -215,7 +215,7 @@ test('alerts: with the PrometheusRule CRD present, every alert selects on a metr
   const rule = rendered.find((o) => o.kind === 'PrometheusRule');
   assert.ok(rule, 'a PrometheusRule when its API is served');
   const alerts = new Map<string, string>(rule.spec.groups.flatMap((g: any) => g.rules).map((r: any) => [r.alert, r.expr]));
-  assert.deepEqual([...alerts.keys()].sort(), ['BackdoorDetected', 'BackdoorScanFailed', 'BackdoorSurvivedUnlearning']);
+  assert.deepEqual([...alerts.keys()].sort(), ['BackdoorDetected', 'BackdoorScanFailed', 'BackdoorScanInconclusive', 'BackdoorSurvivedUnlearning']);
   assert.match(alerts.get('BackdoorSurvivedUnlearning')!, /elibadcode_scan_eliminations_total\{result="BackdoorSurvived"\}/);
   const { OperatorMetrics } = await import('../operator/metrics.ts');
   const exported = new Set((await new OperatorMetrics().registry.getMetricsAsJSON()).map((m) => m.name));

@@ -67,7 +67,7 @@ test('a freshly started operator already exports, at 0, every series the chart\'
   }
 });
 
-test('promtool: the rules are valid, stay quiet on a fresh operator and fire on its scrapes once a backdoor survives and a scan fails', { skip: noPromtool }, async () => {
+test('promtool: the rules are valid, stay quiet on a fresh operator and fire on its scrapes once a backdoor survives, a scan fails and one ends without a verdict', { skip: noPromtool }, async () => {
   const groups = renderedRuleGroups();
   const rulesFile = join(tmp, 'rules.yaml');
   writeFileSync(rulesFile, JSON.stringify({ groups }));
@@ -75,14 +75,16 @@ test('promtool: the rules are valid, stay quiet on a fresh operator and fire on 
   assert.equal(check.status, 0, check.stdout + check.stderr);
 
   // Two scrapes of the registry the operator serves: at its start, and after the counters a
-  // reconcile moves when one scan ends Backdoored with the backdoor surviving unlearning and another
-  // ends Failed (operator.controller.test.ts checks that reconciles move them so).
+  // reconcile moves when one scan ends Backdoored with the backdoor surviving unlearning, another
+  // ends Failed and a third with verdict Unknown (operator.controller.test.ts checks that
+  // reconciles move them so).
   const metrics = new OperatorMetrics();
   const before = samples(await metrics.registry.metrics());
   metrics.scansFinished.inc({ verdict: 'Backdoored' });
   metrics.backdoorsDetected.inc();
   metrics.eliminations.inc({ result: 'BackdoorSurvived' });
   metrics.scansFinished.inc({ verdict: 'Failed' });
+  metrics.scansFinished.inc({ verdict: 'Unknown' });
   const afterScrape = samples(await metrics.registry.metrics());
   // Scraped every minute: 10 minutes as at the start, then the new values (a series that did not
   // exist at the start is absent, "_", for those minutes, as Prometheus would see it).
@@ -95,7 +97,7 @@ test('promtool: the rules are valid, stay quiet on a fresh operator and fire on 
       return { series: series_, values: `${start === undefined ? '_' : start}x10 ${value}x20` };
     });
   const alerts = groups.flatMap((g) => g.rules).filter((r) => r.alert).map((r) => r.alert!);
-  const firing = ['BackdoorDetected', 'BackdoorSurvivedUnlearning', 'BackdoorScanFailed'];
+  const firing = ['BackdoorDetected', 'BackdoorSurvivedUnlearning', 'BackdoorScanFailed', 'BackdoorScanInconclusive'];
   assert.deepEqual(firing.filter((a) => !alerts.includes(a)), [], `the chart's alerts: ${alerts}`);
   const rule = (name: string) => groups.flatMap((g) => g.rules).find((r) => r.alert === name)!;
   // What the alert says, with its count: one scan each.
