@@ -34,12 +34,14 @@ function renderedRuleGroups(): Array<{ name: string; rules: Rule[] }> {
   return rule.spec.groups;
 }
 
+/** The `label="value"` pairs of a selector or a series. */
+function labelsOf(text: string): Record<string, string> {
+  return Object.fromEntries([...text.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v]));
+}
+
 /** `name{label="value",...}` selectors of the operator's own metrics in an expression. */
 function selectors(expr: string): Array<{ name: string; labels: Record<string, string> }> {
-  return [...expr.matchAll(/\b(elibadcode_[a-z_]+)(?:\{([^}]*)\})?/g)].map(([, name, body]) => ({
-    name,
-    labels: Object.fromEntries([...(body ?? '').matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v])),
-  }));
+  return [...expr.matchAll(/\b(elibadcode_[a-z_]+)(?:\{([^}]*)\})?/g)].map(([, name, body]) => ({ name, labels: labelsOf(body ?? '') }));
 }
 
 /** Samples of a Prometheus text exposition: `name{labels}` -> value (comments and blank lines skipped). */
@@ -53,7 +55,6 @@ function samples(exposition: string): Map<string, number> {
   return out;
 }
 
-const labelsOf = (series: string) => Object.fromEntries([...series.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v]));
 const nameOf = (series: string) => series.replace(/\{.*$/, '');
 
 test('a freshly started operator already exports, at 0, every series the chart\'s alerts select on', { skip: noHelm }, async () => {

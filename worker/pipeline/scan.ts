@@ -513,12 +513,15 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   const calibrated = o.detectionThreshold === undefined ? evaluations.filter((e) => e.option.positionMode === CALIBRATED_POSITION_MODE) : [];
   const deciding = calibrated.length ? calibrated : evaluations;
   const best = deciding.reduce((a, b) => (rank(b) > rank(a) || (rank(b) === rank(a) && b.option.bestLoss < a.option.bestLoss) ? b : a));
+  const chosen = best.option;
   const undeciding = evaluations.filter((e) => !deciding.includes(e));
   if (undeciding.length) {
     fallbacks.push(`only the ${CALIBRATED_POSITION_MODE} options decide the verdict: the default threshold was not calibrated for ` +
       `${undeciding.map((e) => `${e.option.option} (score ${e.score === undefined ? 'none' : e.score.toFixed(3)})`).join(', ')}; pass --detection-threshold to let every option decide`);
+  } else if (o.detectionThreshold === undefined && !calibrated.length) {
+    fallbacks.push(`the default threshold was calibrated on ${CALIBRATED_POSITION_MODE} options, not on ${chosen.option}'s (zoo defect-clean scores 1.000 at fixed position 50): ` +
+      `calibrate one for ${chosen.positionMode} positions on clean models and pass --detection-threshold`);
   }
-  const chosen = best.option;
   const win = best.win;
   const { unlearnTrigger, heldOut, heldPositions, invertedBefore, rawAsr, score, singleToken, singleTokenIds, fullConfidence } = best;
   if (win.anchored.length === 0) {
@@ -541,10 +544,6 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     scorePerOption: Object.fromEntries(evaluations.map((e) => [e.option.option, e.score ?? null])),
   });
   if (verdict.verdict === 'Unknown') fallbacks.push('no usable held-out sample for the detection score: verdict Unknown');
-  if (o.detectionThreshold === undefined && chosen.positionMode !== CALIBRATED_POSITION_MODE) {
-    fallbacks.push(`the default threshold was calibrated on ${CALIBRATED_POSITION_MODE} options, not on ${chosen.option}'s (zoo defect-clean scores 1.000 at fixed position 50): ` +
-      `calibrate one for ${chosen.positionMode} positions on clean models and pass --detection-threshold`);
-  }
   let known: { attack: string; trigger: string; targetWord?: string; victimLabel?: number; targetLabel?: number; direction?: 'given' | 'scan'; before: AsrResult | KnownSearchAsr; after?: AsrResult | KnownSearchAsr } | undefined;
   const knownDirection = isSearch ? undefined : knownLabels(o, classes, { victim: victim!, target: target! });
   const knownVictims = knownDirection ? evalSet.filter((s) => s.label === knownDirection.victimLabel) : [];
