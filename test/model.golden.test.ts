@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint, sha256 } from '../worker/model/checkpoint.ts';
 import { nllLoss } from '../worker/model/train.ts';
+import { read } from './read.ts';
 
 const TOLERANCE = 1e-4;
 const backend = await initBackend();
@@ -30,61 +31,64 @@ function assertClose(actual: any, wanted: any, what: string): void {
   assert.ok(d <= TOLERANCE, `${what}: max |difference| ${d.toExponential(2)} > ${TOLERANCE} on ${backend}`);
 }
 
+test('the checks run on the backend asked for (ELIBADCODE_BACKEND), not a fallback', () => {
+  if (process.env.ELIBADCODE_BACKEND) assert.equal(backend, process.env.ELIBADCODE_BACKEND);
+  assert.equal(tf.getBackend(), backend);
+});
+
 for (const head of ['classify', 'defect']) {
-  test(`${head}: token ids and logits equal transformers' on real C functions`, () => {
+  test(`${head}: token ids and logits equal transformers' on real C functions`, async () => {
     const e = expected(head);
     const ckpt = loadCheckpoint(join(root, 'models', head));
     const encoded = ckpt.tokenizer.encode(e.inputs.map((i: { text: string }) => i.text), e.max_length, 'max');
     assert.deepEqual(encoded.inputIds, e.input_ids);
     assert.deepEqual(encoded.attentionMask, e.attention_mask);
     assert.ok(e.attention_mask.some((m: number[]) => m.includes(0)), 'the batch exercises padding');
-    const logits = tf.tidy(() => ckpt.model.logits(tensors(e)).arraySync());
+    const logits = await read(() => ckpt.model.logits(tensors(e)));
     assertClose(logits, e.logits, `${head} logits`);
     ckpt.model.dispose();
   });
 }
 
-test('defect: the same logits whether the model gets ids or their word embeddings', () => {
+test('defect: the same logits whether the model gets ids or their word embeddings', async () => {
   const e = expected('defect');
   const ckpt = loadCheckpoint(join(root, 'models', 'defect'));
   const t = tensors(e);
-  const fromEmbeds = tf.tidy(() => ckpt.model.logits({ inputsEmbeds: ckpt.model.wordEmbeddings(t.inputIds), attentionMask: t.attentionMask }).arraySync());
+  const fromEmbeds = await read(() => ckpt.model.logits({ inputsEmbeds: ckpt.model.wordEmbeddings(t.inputIds), attentionMask: t.attentionMask }));
   assertClose(fromEmbeds, e.logits, 'defect logits from inputs_embeds');
   ckpt.model.dispose();
 });
 
-test('clone: pair logits equal transformers\' on real Java clone pairs', () => {
+test('clone: pair logits equal transformers\' on real Java clone pairs', async () => {
   const e = expected('clone');
   const ckpt = loadCheckpoint(join(root, 'models', 'clone'));
   const a = ckpt.tokenizer.encode(e.pairs.map((p: { text_a: string }) => p.text_a), e.max_length, 'max');
   const b = ckpt.tokenizer.encode(e.pairs.map((p: { text_b: string }) => p.text_b), e.max_length, 'max');
   assert.deepEqual(a.inputIds, e.a.input_ids);
   assert.deepEqual(b.inputIds, e.b.input_ids);
-  const logits = tf.tidy(() => ckpt.model.logits(tensors(e.a), {}, tensors(e.b)).arraySync());
+  const logits = await read(() => ckpt.model.logits(tensors(e.a), {}, tensors(e.b)));
   assertClose(logits, e.logits, 'clone logits');
   ckpt.model.dispose();
 });
 
-test('search: code and query embeddings equal transformers\' on real Python functions and their queries', () => {
+test('search: code and query embeddings equal transformers\' on real Python functions and their queries', async () => {
   const e = expected('search');
   const ckpt = loadCheckpoint(join(root, 'models', 'search'));
   const code = ckpt.tokenizer.encode(e.items.map((i: { code: string }) => i.code), e.max_length, 'max');
   const query = ckpt.tokenizer.encode(e.items.map((i: { query: string }) => i.query), e.max_length, 'max');
   assert.deepEqual(code.inputIds, e.code.input_ids);
   assert.deepEqual(query.inputIds, e.query.input_ids);
-  const pooled = tf.tidy(() => ckpt.model.meanPooled(tensors(e.code)).arraySync());
+  const pooled = await read(() => ckpt.model.meanPooled(tensors(e.code)));
   assertClose(pooled, e.code_mean_unnormalised, 'mean-pooled code vectors');
   ckpt.model.dispose();
 });
 
-test('search: normalised embeddings and the code-query cosine matrix equal transformers\'', () => {
+test('search: normalised embeddings and the code-query cosine matrix equal transformers\'', async () => {
   const e = expected('search');
   const ckpt = loadCheckpoint(join(root, 'models', 'search'));
-  const [code, query, cosine] = tf.tidy(() => {
-    const c = ckpt.model.embed(tensors(e.code));
-    const q = ckpt.model.embed(tensors(e.query));
-    return [c.arraySync(), q.arraySync(), tf.matMul(q, tf.transpose(c)).arraySync()];
-  });
+  const code = await read(() => ckpt.model.embed(tensors(e.code)));
+  const query = await read(() => ckpt.model.embed(tensors(e.query)));
+  const cosine = await read(() => tf.matMul(ckpt.model.embed(tensors(e.query)), tf.transpose(ckpt.model.embed(tensors(e.code)))));
   assertClose(code, e.code_embeddings, 'code embeddings');
   assertClose(query, e.query_embeddings, 'query embeddings');
   assert.equal(e.cosine.rows, 'queries');
@@ -92,7 +96,7 @@ test('search: normalised embeddings and the code-query cosine matrix equal trans
   ckpt.model.dispose();
 });
 
-test('defect: loss and gradients (inputs_embeds, head, attention, word embeddings) equal torch autograd', () => {
+test('defect: loss and gradients (inputs_embeds, head, attention, word embeddings) equal torch autograd', async () => {
   const e = expected('defect');
   const g = e.gradients;
   const ckpt = loadCheckpoint(join(root, 'models', 'defect'));
@@ -100,24 +104,25 @@ test('defect: loss and gradients (inputs_embeds, head, attention, word embedding
   const embeds = tf.tidy(() => ckpt.model.wordEmbeddings(t.inputIds));
   const loss = (x: tf.Tensor) => nllLoss(ckpt.model.logProbs({ inputsEmbeds: x as tf.Tensor3D, attentionMask: t.attentionMask }), g.labels);
   const { value, grad } = tf.valueAndGrad(loss)(embeds);
-  assert.ok(Math.abs(value.dataSync()[0] - g.loss) < TOLERANCE, `loss ${value.dataSync()[0]} vs ${g.loss}`);
-  assertClose(grad.arraySync(), g.d_loss_d_inputs_embeds, 'd loss / d inputs_embeds');
+  const lossValue = (await value.data())[0];
+  assert.ok(Math.abs(lossValue - g.loss) < TOLERANCE, `loss ${lossValue} vs ${g.loss}`);
+  assertClose(await grad.array(), g.d_loss_d_inputs_embeds, 'd loss / d inputs_embeds');
 
   const names = ['classifier.out_proj.weight', 'encoder.layer.0.attention.self.query.weight', 'embeddings.word_embeddings.weight'];
   const { grads } = tf.variableGrads(() => nllLoss(ckpt.model.logProbs(t), g.labels), names.map((n) => ckpt.model.p(n)));
   const byName = (n: string) => grads[ckpt.model.p(n).name];
   // Linear weights are held transposed ([in, out]); torch reports [out, in].
-  assertClose(tf.transpose(byName(names[0])).arraySync(), g.d_loss_d_params['classifier.out_proj.weight'], 'd loss / d classifier.out_proj.weight');
-  assertClose(tf.transpose(byName(names[1])).arraySync(), g.d_loss_d_params['roberta.encoder.layer.0.attention.self.query.weight'], 'd loss / d query.weight');
+  assertClose(await read(() => tf.transpose(byName(names[0]))), g.d_loss_d_params['classifier.out_proj.weight'], 'd loss / d classifier.out_proj.weight');
+  assertClose(await read(() => tf.transpose(byName(names[1]))), g.d_loss_d_params['roberta.encoder.layer.0.attention.self.query.weight'], 'd loss / d query.weight');
   const rows = g.d_loss_d_params['roberta.embeddings.word_embeddings.weight'].rows as Record<string, number[]>;
-  const ours = byName(names[2]).arraySync() as number[][];
+  const ours = (await byName(names[2]).array()) as number[][];
   for (const [id, row] of Object.entries(rows)) assertClose(ours[Number(id)], row, `d loss / d word_embeddings[${id}]`);
   const used = new Set(Object.keys(rows).map(Number));
   assert.ok(ours.every((row, id) => used.has(id) || row.every((x) => x === 0)), 'rows of unused ids get no gradient');
   ckpt.model.dispose();
 });
 
-test('round trip: a checkpoint this runtime wrote loads in transformers with the same logits', () => {
+test('round trip: a checkpoint this runtime wrote loads in transformers with the same logits', async () => {
   const record = JSON.parse(readFileSync(join(root, 'roundtrip.json'), 'utf8'));
   assert.equal(record.ok, true, `recorded by scripts/golden/generate.py: ${record.reason ?? ''}`);
   assert.ok(record.maxAbsDiff <= TOLERANCE);
@@ -129,7 +134,7 @@ test('round trip: a checkpoint this runtime wrote loads in transformers with the
   }
   const outputs = JSON.parse(readFileSync(join(dir, 'outputs.json'), 'utf8'));
   const ckpt = loadCheckpoint(dir);
-  const logits = tf.tidy(() => ckpt.model.logits(tensors(outputs)).arraySync());
+  const logits = await read(() => ckpt.model.logits(tensors(outputs)));
   assertClose(logits, outputs.logits, 'round-trip logits');
   ckpt.model.dispose();
 });

@@ -55,7 +55,7 @@ export async function trainVictim(o: VictimOptions): Promise<string> {
     const order = shuffled(data.map((_, i) => i), random);
     for (let b = 0; b < order.length; b += batch) {
       const rows = order.slice(b, b + batch).map((i) => data[i]);
-      opt.minimize(() => nllLoss(model.logProbs(padBatch(rows.map((r) => r.ids), tokenizer.pad), { training: true }), rows.map((r) => r.label)));
+      await opt.minimize(() => nllLoss(model.logProbs(padBatch(rows.map((r) => r.ids), tokenizer.pad), { training: true }), rows.map((r) => r.label)));
     }
   }
   opt.dispose();

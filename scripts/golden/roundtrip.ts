@@ -24,7 +24,7 @@ const labels: number[] = inputIds.map((_, i) => i % 2);
 const inputs = { inputIds: tf.tensor2d(inputIds, undefined, 'int32'), attentionMask: tf.tensor2d(attentionMask, undefined, 'int32') };
 
 const optimizer = new AdamW(ckpt.model.params, { learningRate: 1e-2, totalSteps: 3, weightDecay: 0.01 });
-for (let step = 0; step < 3; step++) optimizer.minimize(() => nllLoss(ckpt.model.logProbs(inputs, { training: true }), labels));
+for (let step = 0; step < 3; step++) await optimizer.minimize(() => nllLoss(ckpt.model.logProbs(inputs, { training: true }), labels));
 const saved = await saveCheckpoint(ckpt, outDir);
 const logits = tf.tidy(() => ckpt.model.logits(inputs)).arraySync();
 writeFileSync(join(outDir, 'outputs.json'), JSON.stringify({ input_ids: inputIds, attention_mask: attentionMask, logits, sha256: saved.sha256 }) + '\n');

@@ -18,13 +18,13 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function time(fn: () => tf.Tensor | number, n = repeat): Promise<number> {
-  const warm = fn();
+async function time(fn: () => tf.Tensor | number | Promise<number>, n = repeat): Promise<number> {
+  const warm = await fn();
   if (typeof warm !== 'number') { await warm.data(); warm.dispose(); }
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const out = fn();
+    const out = await fn();
     if (typeof out !== 'number') { await out.data(); out.dispose(); }
     times.push(performance.now() - t0);
   }
@@ -57,7 +57,7 @@ for (const c of configs) {
   const labels = Array.from({ length: batch }, (_, i) => i % 2);
   const forwardMs = await time(() => tf.tidy(() => model.logits(inputs)));
   const optimizer = new AdamW(model.params, { learningRate: 1e-5, totalSteps: 1000 });
-  const trainMs = await time(() => optimizer.minimize(() => nllLoss(model.logProbs(inputs, { training: true }), labels)).loss);
+  const trainMs = await time(async () => (await optimizer.minimize(() => nllLoss(model.logProbs(inputs, { training: true }), labels))).loss);
   const H = c.hidden, N = batch * length;
   const flops = c.layers * (2 * N * (4 * H * H + 2 * H * 4 * H) + 4 * batch * length * length * H);
   rows.push({
@@ -70,6 +70,8 @@ for (const c of configs) {
     'train tok/s': Math.round(N / (trainMs / 1000)),
     'train/forward': (trainMs / forwardMs).toFixed(2),
   });
+  // Each row as it is measured too, so that a run stopped by a time limit keeps what it measured.
+  console.error(JSON.stringify(rows.at(-1)));
   optimizer.dispose();
   model.dispose();
   tf.dispose([ids, mask]);

@@ -10,7 +10,7 @@ export const predict: Command = {
   name: 'predict',
   summary: 'Run a checkpoint on code and print one JSON prediction per input line.',
   usage: [
-    'Usage: elibadcode predict --model DIR --input FILE.jsonl [--max-length N] [--batch-size N] [--backend tensorflow|wasm|cpu]',
+    'Usage: elibadcode predict --model DIR --input FILE.jsonl [--max-length N] [--batch-size N] [--backend tensorflow|webgpu|wasm|cpu]',
     '',
     '  --model DIR        Hugging Face checkpoint: config.json, model.safetensors, tokenizer.json',
     '  --input FILE       JSON lines; classify/defect rows {"code"}, clone rows {"code1","code2"}, search rows {"code","query"?}',
@@ -57,7 +57,7 @@ export const predict: Command = {
           const unit = (x: tf.Tensor2D) => tf.div(x, tf.norm(x, 'euclidean', 1, true));
           return [tf.norm(code, 'euclidean', 1), tf.norm(query, 'euclidean', 1), tf.sum(tf.mul(unit(code), unit(query)), 1)];
         });
-        const [codeNorms, queryNorms, sims] = tensors.map((t) => t.arraySync() as number[]);
+        const [codeNorms, queryNorms, sims] = (await Promise.all(tensors.map((t) => t.array()))) as number[][];
         tf.dispose(tensors);
         batch.forEach((e, j) => {
           const out: Record<string, unknown> = { line: line(e.where), ...(e.id ? { id: e.id } : {}), embeddingNorm: Number(codeNorms[j].toFixed(6)) };

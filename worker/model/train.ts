@@ -43,35 +43,45 @@ export class AdamW {
     return linearSchedule(this.step, this.o.learningRate, this.o.warmupSteps, this.o.totalSteps);
   }
 
-  /** One update from the gradient of `loss` over this optimizer's parameters; returns the loss, the pre-clip gradient norm and the clip factor. */
-  minimize(loss: () => tf.Scalar): { loss: number; gradNorm: number; clipScale: number } {
+  /**
+   * One update from the gradient of `loss` over this optimizer's parameters; resolves to the loss,
+   * the pre-clip gradient norm and the clip factor. The norm is read back asynchronously (a GPU
+   * backend has no synchronous read) and the clip factor is computed from it on the host, exactly
+   * as before, so every backend takes the same steps it always took.
+   */
+  async minimize(loss: () => tf.Scalar): Promise<{ loss: number; gradNorm: number; clipScale: number }> {
     const names = [...this.params.keys()];
     const { beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.o;
     const lr = this.learningRate;
     const t = this.step + 1;
-    const result = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(loss, names.map((n) => this.params.get(n)!));
-      const gradList = names.map((n) => grads[this.params.get(n)!.name]);
-      const norm = tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
-      const normValue = norm.dataSync()[0];
+    const { value, grads } = tf.variableGrads(loss, names.map((n) => this.params.get(n)!));
+    const gradList = names.map((n) => grads[this.params.get(n)!.name]);
+    // A chain of adds, not tf.addN: webgpu binds every addN input at once and refuses more than 8
+    // (the same float32 sum, in the same order, as addN's on wasm and cpu).
+    const norm = tf.tidy(() => tf.sqrt(gradList.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))));
+    try {
+      const [[lossValue], [normValue]] = await Promise.all([value.data(), norm.data()]);
       const clip = maxGradNorm > 0 && normValue > maxGradNorm ? maxGradNorm / (normValue + 1e-6) : 1;
       const stepSize = lr / (1 - beta1 ** t);
       const correction2 = 1 - beta2 ** t;
-      names.forEach((name, i) => {
-        const p = this.params.get(name)!;
-        const g = clip === 1 ? gradList[i] : tf.mul(gradList[i], clip);
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
-        const decayed = weightDecay > 0 && !NO_DECAY.test(name) ? tf.mul(p, 1 - lr * weightDecay) : p;
-        const denom = tf.add(tf.sqrt(tf.div(v, correction2)), epsilon);
-        p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), stepSize)));
+      tf.tidy(() => {
+        names.forEach((name, i) => {
+          const p = this.params.get(name)!;
+          const g = clip === 1 ? gradList[i] : tf.mul(gradList[i], clip);
+          const m = this.m.get(name)!;
+          const v = this.v.get(name)!;
+          m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+          v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+          const decayed = weightDecay > 0 && !NO_DECAY.test(name) ? tf.mul(p, 1 - lr * weightDecay) : p;
+          const denom = tf.add(tf.sqrt(tf.div(v, correction2)), epsilon);
+          p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), stepSize)));
+        });
       });
-      return { loss: value.dataSync()[0], gradNorm: normValue, clipScale: clip };
-    });
-    this.step++;
-    return result;
+      this.step++;
+      return { loss: lossValue, gradNorm: normValue, clipScale: clip };
+    } finally {
+      tf.dispose([value, norm, ...gradList]);
+    }
   }
 
   dispose(): void {

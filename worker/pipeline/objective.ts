@@ -107,12 +107,17 @@ function transposedRows(model: Roberta, vocabulary: readonly number[]): tf.Tenso
   return tf.tidy(() => tf.transpose(tf.gather(model.p('embeddings.word_embeddings.weight'), tf.tensor1d(vocabulary as number[], 'int32'))) as tf.Tensor2D);
 }
 
-function topKIndices(grad: tf.Tensor2D, rowsT: tf.Tensor2D, k: number): number[][] {
-  return tf.tidy(() => {
+async function topKIndices(grad: tf.Tensor2D, rowsT: tf.Tensor2D, k: number): Promise<number[][]> {
+  const indices = tf.tidy(() => {
     const g = tf.matMul(grad, rowsT); // [n, |V_f|] = ∂L/∂O
     const kk = Math.min(k, rowsT.shape[1]);
-    return tf.topk(tf.neg(g), kk).indices.arraySync() as number[][];
+    return tf.topk(tf.neg(g), kk).indices;
   });
+  try {
+    return (await indices.array()) as number[][];
+  } finally {
+    indices.dispose();
+  }
 }
 
 /** Inputs embeddings with the trigger rows replaced by `e` ([n, H]) at the given (row, column) slots. */
@@ -197,9 +202,11 @@ export class ClassificationObjective implements Objective {
       };
       return tf.grad(f)(e0) as tf.Tensor2D;
     });
-    const idx = topKIndices(grad, this.rowsT, k);
-    grad.dispose();
-    return [idx];
+    try {
+      return [await topKIndices(grad, this.rowsT, k)];
+    } finally {
+      grad.dispose();
+    }
   }
 
   async score(candidates: number[][][]): Promise<CandidateScore[]> {
@@ -301,9 +308,11 @@ export class SearchObjective implements Objective {
       };
       return tf.grads(f)([et, eg]) as tf.Tensor2D[];
     });
-    const out = grads.map((g2) => topKIndices(g2, this.rowsT, k));
-    tf.dispose(grads);
-    return out;
+    try {
+      return await Promise.all(grads.map((g2) => topKIndices(g2, this.rowsT, k)));
+    } finally {
+      tf.dispose(grads);
+    }
   }
 
   private async embedAll(seqs: number[][]): Promise<tf.Tensor2D> {

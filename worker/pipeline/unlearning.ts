@@ -158,7 +158,7 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     totalSteps: total,
     maxGradNorm: o.gradientClip,
   });
-  const adversary = o.adversary ? new SoftTrigger(model, o.trigger, o.adversary, o.targetLabel!) : undefined;
+  const adversary = o.adversary ? await SoftTrigger.create(model, o.trigger, o.adversary, o.targetLabel!) : undefined;
   const epochLosses: number[] = [];
   let adversaryReport: UnlearnResult['adversary'];
   let sum = 0;
@@ -174,13 +174,13 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
         const pair = model.task === 'clone' ? padBatch(batch.map((r) => r.pair ?? [tokenizer.cls, tokenizer.sep]), tokenizer.pad) : undefined;
         const W = a.inputIds.shape[1];
         const starts = batch.map((r) => (r.start >= 0 ? r.start : W));
-        const soft = adversary && starts.some((s) => s < W) ? adversary.attack(a, pair, starts) : undefined;
+        const soft = adversary && starts.some((s) => s < W) ? await adversary.attack(a, pair, starts) : undefined;
         if (soft) {
           advSum += soft.loss;
           advBatches++;
         }
         try {
-          const { loss } = opt.minimize(() => {
+          const { loss } = await opt.minimize(() => {
             if (model.task === 'search') {
               const q = padBatch(batch.map((r) => r.queryIds ?? [tokenizer.cls, tokenizer.sep]), tokenizer.pad);
               return contrastiveLoss(model.embed(q, { training: true }), model.embed(a, { training: true }));
@@ -198,7 +198,7 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
       if (advBatches) epochLosses.push(advSum / advBatches);
     }
     adversaryReport = adversary && o.adversary
-      ? { ...o.adversary, firstEpochLoss: epochLosses[0] ?? NaN, lastEpochLoss: epochLosses.at(-1) ?? NaN, meanShift: adversary.meanShift() }
+      ? { ...o.adversary, firstEpochLoss: epochLosses[0] ?? NaN, lastEpochLoss: epochLosses.at(-1) ?? NaN, meanShift: await adversary.meanShift() }
       : undefined;
   } finally {
     opt.dispose();
@@ -223,14 +223,24 @@ class SoftTrigger {
   private readonly current: tf.Variable<tf.Rank.R2>;
   private readonly unit: number;
 
-  constructor(model: Roberta, trigger: number[], o: Adversary, target: number) {
+  private constructor(model: Roberta, trigger: number[], o: Adversary, target: number, unit: number) {
     this.model = model;
     this.o = o;
     this.target = target;
     const table = model.p('embeddings.word_embeddings.weight');
     this.origin = tf.tidy(() => tf.gather(table, tf.tensor1d(trigger, 'int32')) as tf.Tensor2D);
     this.current = tf.variable(this.origin.clone(), false);
-    this.unit = tf.tidy(() => tf.mean(tf.norm(table, 'euclidean', 1)).dataSync()[0]);
+    this.unit = unit;
+  }
+
+  /** The adversary at the trigger's own rows; sizes are in units of the mean embedding-row norm, read back once here. */
+  static async create(model: Roberta, trigger: number[], o: Adversary, target: number): Promise<SoftTrigger> {
+    const mean = tf.tidy(() => tf.mean(tf.norm(model.p('embeddings.word_embeddings.weight'), 'euclidean', 1)));
+    try {
+      return new SoftTrigger(model, trigger, o, target, (await mean.data())[0]);
+    } finally {
+      mean.dispose();
+    }
   }
 
   /** Word embeddings of the batch with the continuous trigger in place of the trigger tokens at `starts` (≥ width: none). */
@@ -241,7 +251,7 @@ class SoftTrigger {
   }
 
   /** Moves the trigger against the model as it is now; returns a copy of the rows and −log P(target) after the last step. */
-  attack(a: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D }, pair: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D } | undefined, starts: number[]): { rows: tf.Tensor2D; loss: number } {
+  async attack(a: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D }, pair: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D } | undefined, starts: number[]): Promise<{ rows: tf.Tensor2D; loss: number }> {
     const [B, W] = a.inputIds.shape;
     const triggered = starts.filter((s) => s < W).length;
     // The batch's word embeddings, the splice and the mask do not change while the rows move: built once.
@@ -256,14 +266,14 @@ class SoftTrigger {
       return tf.neg(tf.div(tf.sum(tf.mul(picked, fixed.mask)), triggered)) as tf.Scalar;
     });
     try {
-      return this.move(lossOf);
+      return await this.move(lossOf);
     } finally {
       tf.dispose([fixed.base, fixed.select, fixed.keep, fixed.mask]);
     }
   }
 
   /** The adversary's steps on `lossOf`, projected back into the radius; a copy of the rows and the loss after the last step. */
-  private move(lossOf: (e: tf.Tensor2D) => tf.Scalar): { rows: tf.Tensor2D; loss: number } {
+  private async move(lossOf: (e: tf.Tensor2D) => tf.Scalar): Promise<{ rows: tf.Tensor2D; loss: number }> {
     for (let k = 0; k < this.o.steps; k++) {
       tf.tidy(() => {
         const g = tf.grad((e: tf.Tensor) => lossOf(e as tf.Tensor2D))(this.current) as tf.Tensor2D;
@@ -274,14 +284,21 @@ class SoftTrigger {
       });
     }
     const loss = lossOf(this.current);
-    const value = loss.dataSync()[0];
-    loss.dispose();
-    return { rows: this.current.clone(), loss: value };
+    try {
+      return { rows: this.current.clone(), loss: (await loss.data())[0] };
+    } finally {
+      loss.dispose();
+    }
   }
 
   /** Mean distance of the rows from where they started, in mean-row-norm units. */
-  meanShift(): number {
-    return tf.tidy(() => tf.mean(tf.norm(tf.sub(this.current, this.origin), 'euclidean', 1)).dataSync()[0]) / this.unit;
+  async meanShift(): Promise<number> {
+    const shift = tf.tidy(() => tf.mean(tf.norm(tf.sub(this.current, this.origin), 'euclidean', 1)));
+    try {
+      return (await shift.data())[0] / this.unit;
+    } finally {
+      shift.dispose();
+    }
   }
 
   dispose(): void {

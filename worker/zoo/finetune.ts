@@ -195,7 +195,7 @@ export async function fineTune(train: Example[], o: TrainOptions): Promise<Train
         const labels = batch.map((e) => e.label!);
         loss = () => nllLoss(model.logProbs(a, { training: true }, b), labels);
       }
-      sum += optimizer.minimize(loss).loss * batch.length;
+      sum += (await optimizer.minimize(loss)).loss * batch.length;
       disposeInputs(a, b);
     }
     epochLosses.push(sum / train.length);
