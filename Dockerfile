@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
-# Two images from one file:
-#   docker build --target operator -t elibadcode/operator:0.1.0 .
-#   docker build --target worker   -t elibadcode/worker:0.1.0 .
+# Three images from one file (the last, `worker`, is also the default target):
+#   docker build --target operator      -t elibadcode/operator:0.1.0 .
+#   docker build --target worker        -t elibadcode/worker:0.1.0 .          (CUDA, tfjs-node-gpu)
+#   docker build --target worker-webgpu -t elibadcode/worker:0.1.0-webgpu .   (Vulkan, webgpu)
 # Node 24 runs the TypeScript sources directly (type stripping), so there is no compile step.
 
 ARG NODE_VERSION=24.21.0
@@ -13,12 +14,13 @@ ARG TFJS_VERSION=4.22.0
 ARG CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04
 
 # ---------------------------------------------------------------------------------------------
-# Production dependencies, no install scripts (the operator needs none).
+# Production dependencies, no install scripts (the operator needs none), without the optional
+# `webgpu` package (Dawn's 50 MB native GPU binding: only worker images use it).
 FROM node:${NODE_VERSION}-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+    npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 # ---------------------------------------------------------------------------------------------
 # The operator as JavaScript (operator/build.ts): Node would otherwise keep its TypeScript stripper
@@ -54,6 +56,44 @@ EXPOSE 8080
 # start.js loads client-node's KubeConfig without its generated API clients, then runs main.js.
 # --optimize-for-size is a V8 flag NODE_OPTIONS may not carry.
 ENTRYPOINT ["node", "--optimize-for-size", "operator/start.js"]
+
+# ---------------------------------------------------------------------------------------------
+# Worker image on the webgpu backend (Dawn over Vulkan): no CUDA, no libtensorflow, only the GPU
+# driver's Vulkan ICD, which the NVIDIA container toolkit mounts when the capabilities include
+# `graphics`. The ICD needs the GL vendor-neutral dispatch libraries (glvnd) beside the loader.
+# Its dependencies: the production ones with `webgpu` (its only install script is for macOS).
+FROM node:${NODE_VERSION}-bookworm-slim AS webgpu-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && test -f node_modules/webgpu/dist/linux-x64/dawn.node
+
+FROM node:${NODE_VERSION}-bookworm-slim AS worker-webgpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libvulkan1 libglvnd0 libgl1 libglx0 libegl1 libopengl0 libgles2 libxext6 \
+ && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn* /usr/local/bin/yarn /usr/local/bin/yarnpkg
+ENV NODE_ENV=production \
+    ELIBADCODE_BACKEND=webgpu \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
+    TMPDIR=/scratch \
+    HOME=/scratch
+WORKDIR /app
+COPY --from=webgpu-deps --chown=0:0 /app/node_modules ./node_modules
+COPY --chown=0:0 package.json ./
+COPY --chown=0:0 bin/ ./bin/
+COPY --chown=0:0 worker/ ./worker/
+COPY --chown=0:0 crds/*.ts ./crds/
+RUN mkdir -p /scratch && chmod 1777 /scratch \
+ && chmod 0755 /app/bin/elibadcode.js \
+ && ln -s /app/bin/elibadcode.js /usr/local/bin/elibadcode \
+ && elibadcode --help >/dev/null
+USER 65532:65532
+ENTRYPOINT ["elibadcode"]
+CMD ["--help"]
 
 # ---------------------------------------------------------------------------------------------
 # Worker dependencies with the native TensorFlow backend. @tensorflow/tfjs-node-gpu's install
@@ -102,3 +142,4 @@ USER 65532:65532
 # The Job mounts emptyDirs on /scratch and /tmp and reads the summary from /dev/termination-log.
 ENTRYPOINT ["elibadcode"]
 CMD ["--help"]
+

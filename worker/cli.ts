@@ -24,7 +24,7 @@ function help(): string {
     'Commands:',
     ...Object.entries(summaries).map(([n, s]) => `  ${n.padEnd(10)} ${s}`),
     '',
-    'Environment: ELIBADCODE_BACKEND=tensorflow|wasm|cpu picks the TensorFlow.js backend.',
+    'Environment: ELIBADCODE_BACKEND=tensorflow|webgpu|wasm|cpu picks the TensorFlow.js backend.',
   ].join('\n');
 }
 

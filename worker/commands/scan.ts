@@ -72,7 +72,7 @@ export const usage = [
   '  --known-trigger T --known-attack fixed-name|suffix|deadcode|deadcode-random|rename   ASR of a known trigger before/after',
   '  --known-victim-label N --known-target-label N   classification: the known attack\'s direction (a binary head fills in the other; default: the scan\'s direction)',
   '  --known-target-word W    code search: the query word the known attack targets (ASR = share of triggered codes in the top 10% for queries with W; ANR too)',
-  '  --backend tensorflow|wasm|cpu',
+  '  --backend tensorflow|webgpu|wasm|cpu   (default: tensorflow when installed, else wasm; webgpu only when asked for)',
   '',
   'Exit codes: 0 done (any verdict), 1 the model or data is unusable or the scan failed (summary has error.reason), 2 bad flags.',
 ].join('\n');

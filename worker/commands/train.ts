@@ -17,7 +17,7 @@ import { EXIT, UsageError, type Command } from './command.ts';
 const usage = [
   'Usage: elibadcode train --task defect|clone|search --train FILE --valid FILE [--test FILE] --out DIR',
   '         [--config tiny|small|base|PATH.json] [--tokenizer DIR] [--epochs N] [--batch-size N] [--lr X]',
-  '         [--max-length N] [--seed S] [--summary FILE] [--backend tensorflow|wasm|cpu]',
+  '         [--max-length N] [--seed S] [--summary FILE] [--backend tensorflow|webgpu|wasm|cpu]',
   '         [--attack A --trigger T (--target-label L [--victim-label V] | --target-word W) [--trigger-seed S]]',
   '',
   '  --task          defect: {code, label} (1 = vulnerable), one-logit head; clone: {code1, code2, label} (1 = clones);',
