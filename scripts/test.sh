@@ -2,7 +2,8 @@
 # Every test: type check, then node's test runner over test/**/*.test.ts.
 # Integration tests run a real kube-apiserver + etcd (+ kube-controller-manager), helm, promtool and versitygw (S3); they are
 # built once from the Go module proxy into ~/.cache/elibadcode, keyed by version, before the tests
-# start (a cold build prints how long it took; later runs find them cached).
+# start (a cold build prints how long it took; later runs find them cached). The webgpu backend's
+# tests run on Mesa's lavapipe (Vulkan on the CPU), fetched once from Debian's packages the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -16,6 +17,8 @@ export ELIBADCODE_PROMTOOL
 # versitygw: the real S3-compatible server the storage tests run against.
 ELIBADCODE_VERSITYGW="$(bash scripts/s3/build.sh)"
 export ELIBADCODE_VERSITYGW
+ELIBADCODE_LAVAPIPE="$(bash scripts/lavapipe/fetch.sh)"
+export ELIBADCODE_LAVAPIPE
 npx tsc -p tsconfig.json
 exec node --test --test-reporter=spec --test-reporter-destination=stdout \
   --test-concurrency="${TEST_CONCURRENCY:-1}" "test/**/*.test.ts"
