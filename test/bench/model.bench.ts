@@ -1,6 +1,8 @@
 // npm run bench:model: forward and training-step throughput of the RoBERTa runtime on the
 // active backend, against the backend's own plain-matmul peak measured in the same run.
-// Options (env): BENCH_BATCH (8), BENCH_LENGTH (128), BENCH_REPEAT (5), ELIBADCODE_BACKEND.
+// Options (env): BENCH_BATCH (8), BENCH_LENGTH (128), BENCH_REPEAT (5), ELIBADCODE_BACKEND, and
+// BENCH_PROFILE=1: also the kernels of one forward pass and one training step per configuration
+// (count and backend-reported time per kernel name), to see where a training step's time goes.
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../worker/model/backend.ts';
@@ -44,6 +46,27 @@ const configs = [
   { name: 'base-width', hidden: 768, layers: 1 },
 ];
 const rows: Record<string, string | number>[] = [];
+
+/** Kernels run by `f`, grouped by name, most time first: "name count×, ms". */
+async function kernels(f: () => Promise<unknown> | tf.TensorContainer): Promise<{ total: number; ms: number; top: string[] }> {
+  const info = await tf.profile(async () => {
+    const out = await f();
+    if (out instanceof tf.Tensor) { await out.data(); out.dispose(); }
+  });
+  const byName = new Map<string, { n: number; ms: number }>();
+  for (const k of info.kernels) {
+    const e = byName.get(k.name) ?? { n: 0, ms: 0 };
+    e.n++;
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    byName.set(k.name, e);
+  }
+  const sorted = [...byName].sort((a, b) => b[1].ms - a[1].ms || b[1].n - a[1].n);
+  return {
+    total: info.kernels.length,
+    ms: Number(sorted.reduce((s, [, e]) => s + e.ms, 0).toFixed(1)),
+    top: sorted.slice(0, 12).map(([name, e]) => `${name} ${e.n}x ${e.ms.toFixed(1)} ms`),
+  };
+}
 for (const c of configs) {
   const config = parseConfig({
     model_type: 'roberta', vocab_size: 5000, hidden_size: c.hidden, num_hidden_layers: c.layers,
@@ -72,6 +95,11 @@ for (const c of configs) {
   });
   // Each row as it is measured too, so that a run stopped by a time limit keeps what it measured.
   console.error(JSON.stringify(rows.at(-1)));
+  if (process.env.BENCH_PROFILE === '1') {
+    const forward = await kernels(() => tf.tidy(() => model.logits(inputs)));
+    const train = await kernels(() => optimizer.minimize(() => nllLoss(model.logProbs(inputs, { training: true }), labels)));
+    console.error(JSON.stringify({ config: c.name, kernels: { forward, train } }));
+  }
   optimizer.dispose();
   model.dispose();
   tf.dispose([ids, mask]);
