@@ -58,6 +58,16 @@ EXPOSE 8080
 ENTRYPOINT ["node", "--optimize-for-size", "operator/start.js"]
 
 # ---------------------------------------------------------------------------------------------
+# The worker's own files, the same in both worker images: the CLI, the pipeline, the schema.
+FROM node:${NODE_VERSION}-bookworm-slim AS worker-app
+WORKDIR /app
+COPY --chown=0:0 package.json ./
+COPY --chown=0:0 bin/ ./bin/
+COPY --chown=0:0 worker/ ./worker/
+COPY --chown=0:0 crds/*.ts ./crds/
+RUN chmod 0755 bin/elibadcode.js
+
+# ---------------------------------------------------------------------------------------------
 # Worker image on the webgpu backend (Dawn over Vulkan): no CUDA, no libtensorflow, only the GPU
 # driver's Vulkan ICD, which the NVIDIA container toolkit mounts when the capabilities include
 # `graphics`. The ICD needs the GL vendor-neutral dispatch libraries (glvnd) beside the loader.
@@ -83,12 +93,8 @@ ENV NODE_ENV=production \
     HOME=/scratch
 WORKDIR /app
 COPY --from=webgpu-deps --chown=0:0 /app/node_modules ./node_modules
-COPY --chown=0:0 package.json ./
-COPY --chown=0:0 bin/ ./bin/
-COPY --chown=0:0 worker/ ./worker/
-COPY --chown=0:0 crds/*.ts ./crds/
+COPY --from=worker-app /app/ ./
 RUN mkdir -p /scratch && chmod 1777 /scratch \
- && chmod 0755 /app/bin/elibadcode.js \
  && ln -s /app/bin/elibadcode.js /usr/local/bin/elibadcode \
  && elibadcode --help >/dev/null
 USER 65532:65532
@@ -128,14 +134,10 @@ ENV NODE_ENV=production \
 COPY --from=node-runtime /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=worker-deps --chown=0:0 /app/node_modules ./node_modules
-COPY --chown=0:0 package.json ./
-COPY --chown=0:0 bin/ ./bin/
-COPY --chown=0:0 worker/ ./worker/
-COPY --chown=0:0 crds/*.ts ./crds/
+COPY --from=worker-app /app/ ./
 # `elibadcode` on PATH: the operator's Job sets command: [elibadcode] and args: [scan, ...]. Node
 # resolves the symlinked main module to its real path, so bin/'s relative imports keep working.
 RUN mkdir -p /scratch && chmod 1777 /scratch \
- && chmod 0755 /app/bin/elibadcode.js \
  && ln -s /app/bin/elibadcode.js /usr/local/bin/elibadcode \
  && elibadcode --help >/dev/null
 USER 65532:65532
