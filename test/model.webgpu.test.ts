@@ -4,51 +4,22 @@
 // ($ELIBADCODE_LAVAPIPE, fetched by scripts/lavapipe/fetch.sh; test.sh sets it); skipped without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { nodeOnWebgpu, root, skipWithoutLavapipe as skip } from './webgpu.helpers.ts';
 
-const root = new URL('../', import.meta.url).pathname;
-const lavapipe = process.env.ELIBADCODE_LAVAPIPE;
-const icd = lavapipe ? join(lavapipe, 'lvp_icd.json') : '';
-const skip = lavapipe && existsSync(icd) ? false : 'no software Vulkan driver (set ELIBADCODE_LAVAPIPE to the output of scripts/lavapipe/fetch.sh)';
-
-function onWebgpu(files: string[]): { status: number | null; output: string } {
-  const lib = join(lavapipe!, 'usr/lib/x86_64-linux-gnu');
-  // The child is a test run of its own, not a subprocess of this one's runner.
-  const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
-  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files.map((f) => join(root, f))], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 15 * 60_000,
-    env: {
-      ...inherited,
-      ELIBADCODE_BACKEND: 'webgpu',
-      VK_ICD_FILENAMES: icd,
-      LD_LIBRARY_PATH: [lib, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
-    },
-  });
-  return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
-}
-
-function counts(output: string): { pass: number; fail: number } {
-  const n = (what: string) => Number(output.match(new RegExp(`^ℹ ${what} (\\d+)$`, 'm'))?.[1] ?? NaN);
-  return { pass: n('pass'), fail: n('fail') };
+function testsOnWebgpu(file: string, atLeast: number): string {
+  const { status, output } = nodeOnWebgpu(['--test', '--test-reporter=spec', join(root, file)]);
+  const count = (what: string) => Number(output.match(new RegExp(`^ℹ ${what} (\\d+)$`, 'm'))?.[1] ?? NaN);
+  assert.equal(count('fail'), 0, output);
+  assert.equal(status, 0, output);
+  assert.ok(count('pass') >= atLeast, `only ${count('pass')} checks of ${file} passed:\n${output}`);
+  return output;
 }
 
 test('on webgpu: token ids, logits, embeddings and gradients equal transformers\' (the golden checks)', { skip }, () => {
-  const { status, output } = onWebgpu(['test/model.golden.test.ts']);
-  const { pass, fail } = counts(output);
-  assert.equal(fail, 0, output);
-  assert.equal(status, 0, output);
-  assert.ok(pass >= 9, `only ${pass} golden checks passed:\n${output}`);
-  assert.match(output, /the checks run on the backend asked for/);
+  assert.match(testsOnWebgpu('test/model.golden.test.ts', 9), /the checks run on the backend asked for/);
 });
 
 test('on webgpu: custom gradients, AdamW, clipping and fine-tuning behave as on the other backends (the training checks)', { skip }, () => {
-  const { status, output } = onWebgpu(['test/model.train.test.ts']);
-  const { pass, fail } = counts(output);
-  assert.equal(fail, 0, output);
-  assert.equal(status, 0, output);
-  assert.ok(pass >= 10, `only ${pass} training checks passed:\n${output}`);
+  testsOnWebgpu('test/model.train.test.ts', 10);
 });

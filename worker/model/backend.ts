@@ -16,6 +16,13 @@ const AUTOMATIC: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 /** What the webgpu backend runs on, for logs and reports (null unless it was selected). */
 export let gpuAdapter: GpuAdapter | null = null;
 
+/** The device the selected backend computes on, when it is a GPU: "vendor architecture (description)". */
+export function backendDevice(): string | undefined {
+  if (!gpuAdapter || tf.getBackend() !== 'webgpu') return undefined;
+  const { vendor, architecture, description } = gpuAdapter;
+  return [vendor, architecture].filter(Boolean).join(' ') + (description ? ` (${description})` : '');
+}
+
 async function register(name: BackendName): Promise<string | null> {
   try {
     if (name === 'tensorflow') {
@@ -68,7 +75,7 @@ async function choose(requested: string | undefined): Promise<BackendName> {
         webgpu.boundBufferPool();
       }
       // Gradients of this runtime are written for float32 throughout.
-      log.info({ backend: name, package: pkg, requested: requested ?? null, tried }, 'tensorflow.js backend selected');
+      log.info({ backend: name, package: pkg, device: backendDevice() ?? null, requested: requested ?? null, tried }, 'tensorflow.js backend selected');
       return name;
     }
     tried.push(name);

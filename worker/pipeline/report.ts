@@ -60,6 +60,8 @@ export const ScanReport = z.object({
   data: z.object({ file: z.string(), rows: z.int(), inversion: z.int(), evaluation: z.int(), unlearning: z.int(), evalFile: z.string().optional(), unlearnFile: z.string().optional() }),
   parameters: z.record(z.string(), z.unknown()),
   backend: z.string(),
+  /** The GPU the backend ran on (webgpu: the adapter Dawn chose; a software driver such as llvmpipe shows here). */
+  device: z.string().optional(),
   vocabulary: z.object({ size: z.int(), kept: z.int(), keepWordInitial: z.boolean(), unfiltered: z.literal(true).optional(), fallback: z.string().optional() }),
   options: z.array(OptionReport),
   chosen: z.string(),

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { numLabels } from '../model/config.ts';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
 import { readExamples, maxModelLength, type Example } from '../model/tasks.ts';
-import { initBackend } from '../model/backend.ts';
+import { backendDevice, initBackend } from '../model/backend.ts';
 import { makeRng, pick, rng, shuffled } from '../rng.ts';
 import { initParsers, isAttack, triggerProblem, type AttackName } from '../attacks/index.ts';
 import { WorkerErrorReason } from '../../crds/scan-summary.ts';
@@ -630,6 +630,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     data: { file: resolve(o.data), rows: rows.length, inversion: [...inversionSets.values()].reduce((n, s) => n + s.length, 0), evaluation: evalSet.length, unlearning: unlearnSet.length, ...(o.evalData ? { evalFile: resolve(o.evalData) } : {}), ...(o.unlearnData ? { unlearnFile: resolve(o.unlearnData) } : {}) },
     parameters: { ...o, progress: undefined, sources: undefined },
     backend: ctx.backend,
+    ...(backendDevice() ? { device: backendDevice() } : {}),
     vocabulary: { size: vocab.vocabularySize, kept: vocab.ids.length, keepWordInitial: o.keepWordInitial, ...(o.unfilteredVocabulary ? { unfiltered: true } : {}), ...(vocab.fallback ? { fallback: vocab.fallback } : {}) },
     options,
     chosen: chosen.option,
