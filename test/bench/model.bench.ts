@@ -9,6 +9,7 @@ import { initBackend } from '../../worker/model/backend.ts';
 import { parseConfig } from '../../worker/model/config.ts';
 import { Roberta } from '../../worker/model/roberta.ts';
 import { AdamW, nllLoss } from '../../worker/model/train.ts';
+import { matmulPeakGflops } from './peak.ts';
 
 const batch = Number(process.env.BENCH_BATCH ?? 8);
 const length = Number(process.env.BENCH_LENGTH ?? 128);
@@ -34,11 +35,7 @@ async function time(fn: () => tf.Tensor | number | Promise<number>, n = repeat):
 }
 
 // Peak: the plain product at the shapes a forward pass multiplies most ([tokens × H]·[H × 4H]).
-const a = tf.randomNormal([batch * length, 256]);
-const b = tf.randomNormal([256, 1024]);
-const peakMs = await time(() => tf.matMul(a, b));
-const peak = (2 * batch * length * 256 * 1024) / (peakMs / 1000) / 1e9;
-tf.dispose([a, b]);
+const peak = await matmulPeakGflops(batch * length, 256, 1024);
 
 const configs = [
   { name: 'tiny', hidden: 128, layers: 2 },

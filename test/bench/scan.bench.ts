@@ -7,13 +7,13 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../worker/model/backend.ts';
 import { loadCheckpoint } from '../../worker/model/checkpoint.ts';
 import { parseScanArgs } from '../../worker/commands/scan.ts';
 import { runScan } from '../../worker/pipeline/scan.ts';
 import { makeProgress } from '../../worker/pipeline/progress.ts';
 import { trainVictim } from '../pipeline.helpers.ts';
+import { matmulPeakGflops } from './peak.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const backend = await initBackend();
@@ -31,21 +31,14 @@ const H = ck.config.hidden_size;
 const I = ck.config.intermediate_size;
 const layers = ck.config.num_hidden_layers;
 ck.model.dispose();
-const a = tf.randomNormal([4096, H]);
-const b = tf.randomNormal([H, I]);
-tf.matMul(a, b).dispose();
-const reps = 20;
-let t0 = performance.now();
-for (let i = 0; i < reps; i++) await tf.matMul(a, b).data();
-const peakGflops = (reps * 2 * 4096 * H * I) / ((performance.now() - t0) / 1000) / 1e9;
-tf.dispose([a, b]);
+const peakGflops = await matmulPeakGflops(4096, H, I);
 
 const args = ['--model', model, '--data', process.env.BENCH_DATA ?? join(root, 'data/devign/train.jsonl'), '--eval-data', process.env.BENCH_EVAL ?? join(root, 'data/devign/test.jsonl'),
   '--task', 'defect', '--out', join(tmp, 'out'), '--force-eliminate', ...(process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean)];
 const o = parseScanArgs(args);
 let peakRss = process.memoryUsage().rss;
 const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-t0 = performance.now();
+const t0 = performance.now();
 const { report } = await runScan({ ...o, progress: makeProgress({ quiet: true }) });
 const total = (performance.now() - t0) / 1000;
 clearInterval(timer);
