@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../worker/model/backend.ts';
 import { loadCheckpoint, sha256 } from '../worker/model/checkpoint.ts';
 import { nllLoss } from '../worker/model/train.ts';
-import { read } from './read.ts';
+import { read } from '../worker/model/read.ts';
 
 const TOLERANCE = 1e-4;
 const backend = await initBackend();

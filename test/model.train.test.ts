@@ -7,7 +7,7 @@ import { bmm, embeddingLookup, linear } from '../worker/model/ops.ts';
 import { Roberta } from '../worker/model/roberta.ts';
 import { AdamW, contrastiveLoss, linearSchedule, nllLoss } from '../worker/model/train.ts';
 import { accuracy, f1, mrr } from '../worker/model/metrics.ts';
-import { read, scalar } from './read.ts';
+import { read, scalar } from '../worker/model/read.ts';
 
 await initBackend();
 

@@ -6,6 +6,7 @@
 // spliced in by a 0/1 selection matrix, and E_fᵀ is transposed once, explicitly, so the product is
 // a plain matmul (wasm's transposed products are slow, tfjs-wasm.md).
 import * as tf from '@tensorflow/tfjs';
+import { read } from '../model/read.ts';
 import type { Roberta } from '../model/roberta.ts';
 import { insertTokens, type Sample } from './positions.ts';
 
@@ -107,17 +108,11 @@ function transposedRows(model: Roberta, vocabulary: readonly number[]): tf.Tenso
   return tf.tidy(() => tf.transpose(tf.gather(model.p('embeddings.word_embeddings.weight'), tf.tensor1d(vocabulary as number[], 'int32'))) as tf.Tensor2D);
 }
 
-async function topKIndices(grad: tf.Tensor2D, rowsT: tf.Tensor2D, k: number): Promise<number[][]> {
-  const indices = tf.tidy(() => {
+function topKIndices(grad: tf.Tensor2D, rowsT: tf.Tensor2D, k: number): Promise<number[][]> {
+  return read<number[][]>(() => {
     const g = tf.matMul(grad, rowsT); // [n, |V_f|] = ∂L/∂O
-    const kk = Math.min(k, rowsT.shape[1]);
-    return tf.topk(tf.neg(g), kk).indices;
+    return tf.topk(tf.neg(g), Math.min(k, rowsT.shape[1])).indices;
   });
-  try {
-    return (await indices.array()) as number[][];
-  } finally {
-    indices.dispose();
-  }
 }
 
 /** Inputs embeddings with the trigger rows replaced by `e` ([n, H]) at the given (row, column) slots. */

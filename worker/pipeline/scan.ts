@@ -630,7 +630,7 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     data: { file: resolve(o.data), rows: rows.length, inversion: [...inversionSets.values()].reduce((n, s) => n + s.length, 0), evaluation: evalSet.length, unlearning: unlearnSet.length, ...(o.evalData ? { evalFile: resolve(o.evalData) } : {}), ...(o.unlearnData ? { unlearnFile: resolve(o.unlearnData) } : {}) },
     parameters: { ...o, progress: undefined, sources: undefined },
     backend: ctx.backend,
-    ...(backendDevice() ? { device: backendDevice() } : {}),
+    device: backendDevice(),
     vocabulary: { size: vocab.vocabularySize, kept: vocab.ids.length, keepWordInitial: o.keepWordInitial, ...(o.unfilteredVocabulary ? { unfiltered: true } : {}), ...(vocab.fallback ? { fallback: vocab.fallback } : {}) },
     options,
     chosen: chosen.option,

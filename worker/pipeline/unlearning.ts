@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initParsers, type Lang } from '../attacks/parse.ts';
 import { tryApplyTriggerSync, makeRng } from '../attacks/index.ts';
+import { scalar } from '../model/read.ts';
 import type { Roberta } from '../model/roberta.ts';
 import type { CodeTokenizer } from '../model/tokenizer.ts';
 import { AdamW, contrastiveLoss, nllLoss } from '../model/train.ts';
@@ -235,12 +236,8 @@ class SoftTrigger {
 
   /** The adversary at the trigger's own rows; sizes are in units of the mean embedding-row norm, read back once here. */
   static async create(model: Roberta, trigger: number[], o: Adversary, target: number): Promise<SoftTrigger> {
-    const mean = tf.tidy(() => tf.mean(tf.norm(model.p('embeddings.word_embeddings.weight'), 'euclidean', 1)));
-    try {
-      return new SoftTrigger(model, trigger, o, target, (await mean.data())[0]);
-    } finally {
-      mean.dispose();
-    }
+    const unit = await scalar(() => tf.mean(tf.norm(model.p('embeddings.word_embeddings.weight'), 'euclidean', 1)));
+    return new SoftTrigger(model, trigger, o, target, unit);
   }
 
   /** Word embeddings of the batch with the continuous trigger in place of the trigger tokens at `starts` (≥ width: none). */
@@ -283,22 +280,13 @@ class SoftTrigger {
         this.current.assign(tf.add(this.origin, tf.mul(offset, scale)) as tf.Tensor2D);
       });
     }
-    const loss = lossOf(this.current);
-    try {
-      return { rows: this.current.clone(), loss: (await loss.data())[0] };
-    } finally {
-      loss.dispose();
-    }
+    const loss = await scalar(() => lossOf(this.current));
+    return { rows: this.current.clone(), loss };
   }
 
   /** Mean distance of the rows from where they started, in mean-row-norm units. */
   async meanShift(): Promise<number> {
-    const shift = tf.tidy(() => tf.mean(tf.norm(tf.sub(this.current, this.origin), 'euclidean', 1)));
-    try {
-      return (await shift.data())[0] / this.unit;
-    } finally {
-      shift.dispose();
-    }
+    return (await scalar(() => tf.mean(tf.norm(tf.sub(this.current, this.origin), 'euclidean', 1)))) / this.unit;
   }
 
   dispose(): void {

@@ -1,5 +1,5 @@
-// Reading tensors back in tests on any backend: the webgpu backend has no synchronous read
-// (dataSync/arraySync), so tests compute inside tidy and read the result asynchronously.
+// Reading a computed tensor back on any backend: the webgpu backend has no synchronous read
+// (dataSync/arraySync), so values are computed inside tidy and read asynchronously.
 import * as tf from '@tensorflow/tfjs';
 
 /** Computes `f` (its intermediates are freed) and resolves to its result as nested arrays. */
