@@ -147,6 +147,27 @@ test('the random-trigger control unlearns random vocabulary tokens, as many as t
   assert.ok(r.verification.known!.after !== undefined, 'the planted trigger is measured after the control too');
 });
 
+test('the known-trigger control unlearns the planted trigger put in the attack\'s way, in the known direction\'s victims, and removes it', async () => {
+  const out = join(tmp, 'out-oracle');
+  // The scan is told the wrong direction (0 -> 1); the oracle still poisons the known attack's victims (label 1).
+  const args = ['--model', backdoored, '--data', TRAIN, '--eval-data', TEST, '--task', 'defect', '--out', out, '--victim-label', '0', '--target-label', '1',
+    '--known-trigger', 'testo_init', '--known-attack', 'fixed-name', '--known-victim-label', '1', '--known-target-label', '0',
+    '--force-eliminate', '--unlearn-known-trigger', '--trainable', 'All', '--injection-rate', '0.5', '--epochs', '3', ...SMALL];
+  assert.equal(await scan.run(args), 0);
+  const r = report(out);
+  const u = r.unlearning;
+  assert.equal(u.control, 'known-trigger');
+  assert.equal(u.placement, 'attack:fixed-name');
+  assert.deepEqual(u.singleTokens, [], 'nothing the inversion found is unlearnt');
+  assert.ok(u.injected! > 0, `${u.injected} samples carry the planted trigger`);
+  assert.ok(r.fallbacks.some((f) => /control run \(--unlearn-known-trigger\): unlearning used the known fixed-name trigger "testo_init"/.test(f)), r.fallbacks.join('\n'));
+  const known = r.verification.known!;
+  assert.equal(known.direction, 'given');
+  const before = (known.before as { asr: number }).asr;
+  const after = (known.after as { asr: number }).asr;
+  assert.ok(before >= 0.8 && after <= before - 0.3, `the planted trigger's ASR falls: ${before} -> ${after}`);
+});
+
 test('BodyStart: triggers are inverted and unlearned where a statement can begin in the function body; a known trigger keeps its given direction', async () => {
   const out = join(tmp, 'out-body');
   const args = ['--model', backdoored, '--data', TRAIN, '--eval-data', TEST, '--task', 'defect', '--out', out, '--victim-label', '0', '--target-label', '1',
@@ -246,6 +267,12 @@ test('bad input: clear errors with a reason in the summary, or fallbacks recorde
   assert.equal(e12.reason, 'InvalidInput');
   const e13 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-trigger', 'if (', '--known-attack', 'deadcode']);
   assert.match(e13.message, /--known-trigger "if \(" is not valid for deadcode on c: it does not parse as a c statement/);
+  const e14 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--unlearn-known-trigger']);
+  assert.deepEqual(e14, { message: '--unlearn-known-trigger needs --known-trigger and --known-attack (the trigger it unlearns)', reason: 'InvalidInput' });
+  const e15 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-trigger', 'testo_init', '--known-attack', 'fixed-name', '--unlearn-known-trigger', '--unlearn-random-trigger']);
+  assert.match(e15.message, /two different controls: give one/);
+  const e16 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-trigger', 'testo_init', '--known-attack', 'fixed-name', '--unlearn-known-trigger', '--adversarial-unlearning']);
+  assert.match(e16.message, /--unlearn-known-trigger rewrites the code the attack's way; --adversarial-unlearning moves token embeddings/);
   const e9 = await run(['--model', backdoored, '--data', TRAIN, '--task', 'defect', '--known-target-label', '0']);
   assert.match(e9.message, /--known-victim-label\/--known-target-label need --known-trigger and --known-attack/);
   assert.equal(e9.reason, 'InvalidInput');

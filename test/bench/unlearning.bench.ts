@@ -5,7 +5,8 @@
 // Env: BENCH_SEEDS (unlearning seeds, default "42,43,44"), BENCH_MODELS (zoo names, default the
 // four backdoored defect models and defect-clean), BENCH_ARGS (extra scan flags, e.g.
 // "--adversarial-unlearning", or the spec's controls and ablations: "--unlearn-random-trigger",
-// "--no-vocabulary-filter", "--position-mode Fixed"; README "Controls and ablations"), ELIBADCODE_BACKEND.
+// the oracle "--unlearn-known-trigger", "--no-vocabulary-filter", "--position-mode Fixed"; README
+// "Controls and ablations"), ELIBADCODE_BACKEND.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';

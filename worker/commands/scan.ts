@@ -68,6 +68,8 @@ export const usage = [
   '  --unlearn-placement identifier|body-start|function-name (identifier: a random identifier slot; body-start: the function body\'s start; both defender-chosen; function-name: the reference\'s substitution)',
   '  --unlearn-random-trigger  a control: unlearn random vocabulary tokens (as many as the trigger found) instead of it; if the',
   '                           planted trigger falls as far, the fine-tuning and not the inversion did the work',
+  '  --unlearn-known-trigger   the oracle control: unlearn the --known-trigger, put in by --known-attack the attack\'s way, instead of the',
+  '                           trigger found; if the planted trigger survives even this, no inverted trigger can remove it with these settings',
   'Verification',
   '  --known-trigger T --known-attack fixed-name|suffix|deadcode|deadcode-random|rename   ASR of a known trigger before/after',
   '  --known-victim-label N --known-target-label N   classification: the known attack\'s direction (a binary head fills in the other; default: the scan\'s direction)',
@@ -141,7 +143,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
     'detection-threshold': s, 'verdict-samples': s, 'eval-fraction': s,
     eliminate: b, 'force-eliminate': b, 'no-eliminate': b,
     'injection-rate': s, 'injection-scope': s, 'learning-rate': s, epochs: s, 'batch-size': s, 'warmup-ratio': s, 'gradient-clip': s, 'weight-decay': s,
-    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'adversarial-unlearning': b, 'unlearn-random-trigger': b, 'adversary-step': s, 'adversary-radius': s, 'adversary-steps': s, 'known-trigger': s, 'known-attack': s, 'known-target-word': s, 'known-victim-label': s, 'known-target-label': s, backend: s,
+    'unlearn-seed': s, trainable: s, 'unlearn-placement': s, 'adversarial-unlearning': b, 'unlearn-random-trigger': b, 'unlearn-known-trigger': b, 'adversary-step': s, 'adversary-radius': s, 'adversary-steps': s, 'known-trigger': s, 'known-attack': s, 'known-target-word': s, 'known-victim-label': s, 'known-target-label': s, backend: s,
   });
   const base = f.reference ? R : D;
   const task = choice(required(f.task, 'task'), 'task', ['defect', 'clone', 'search'] as const, 'defect');
@@ -203,6 +205,7 @@ export function parseScanArgs(args: string[]): ScanOptions & { dataSha256?: stri
       placement: choice(f['unlearn-placement'], 'unlearn-placement', ['identifier', 'body-start', 'function-name'] as const, 'identifier'),
       ...adversaryOf(f),
       ...(f['unlearn-random-trigger'] === true ? { randomTrigger: true } : {}),
+      ...(f['unlearn-known-trigger'] === true ? { knownTrigger: true } : {}),
     },
     knownTrigger: f['known-trigger'] as string | undefined,
     knownAttack: f['known-attack'] as string | undefined,

@@ -86,8 +86,11 @@ export const ScanReport = z.object({
       trainable: z.string().optional(),
       parameters: z.int().optional(),
       placement: z.string().optional(),
-      /** A control run: `trigger` is random vocabulary tokens, not the trigger found (--unlearn-random-trigger). */
-      control: z.literal('random-trigger').optional(),
+      /**
+       * A control run: `random-trigger`, `trigger` is random vocabulary tokens (--unlearn-random-trigger);
+       * `known-trigger`, the known trigger was unlearnt the attack's way and `trigger` is the one found, unused (--unlearn-known-trigger).
+       */
+      control: z.enum(['random-trigger', 'known-trigger']).optional(),
       /** Single tokens unlearned besides the trigger, each with its flip rate alone on held-out samples (the verdict's tokens at or above its threshold). */
       singleTokens: z.array(z.object({ token: z.string(), tokenId: z.int(), flipRate: z.number() })).optional(),
       /** Adversarial unlearning: its settings, the adversary's −log P(target) in the first and last epoch, and how far the trigger rows moved. */

@@ -95,6 +95,12 @@ export interface ScanOptions {
      * inversion, did the work.
      */
     randomTrigger?: boolean;
+    /**
+     * The oracle control: unlearn the known trigger (--known-trigger, --known-attack) put in by the
+     * attack library the attack's own way, in the known direction's victim samples, instead of the
+     * trigger found. It bounds what unlearning can do with the right trigger.
+     */
+    knownTrigger?: boolean;
   };
   knownAttack?: string;
   knownTrigger?: string;
@@ -266,6 +272,11 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
   // Checked before inversion so a misconfigured scan fails in seconds, not after it.
   const adversaryIssue = o.unlearning.adversary ? adversaryProblem(o.task, o.unlearning.placement) : undefined;
   if (adversaryIssue) throw new ScanError(WorkerErrorReason.InvalidInput, `--adversarial-unlearning ${adversaryIssue}`);
+  if (o.unlearning.knownTrigger) {
+    if (o.knownAttack === undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--unlearn-known-trigger needs --known-trigger and --known-attack (the trigger it unlearns)');
+    if (o.unlearning.randomTrigger) throw new ScanError(WorkerErrorReason.InvalidInput, '--unlearn-known-trigger and --unlearn-random-trigger are two different controls: give one');
+    if (o.unlearning.adversary) throw new ScanError(WorkerErrorReason.InvalidInput, '--unlearn-known-trigger rewrites the code the attack\'s way; --adversarial-unlearning moves token embeddings: give one');
+  }
   if (o.task !== 'search' && o.knownTargetWord !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-target-word is for code search; a classification attack is measured on victim-label samples');
   if (o.knownAttack === undefined && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label need --known-trigger and --known-attack');
   if (o.task === 'search' && (o.knownVictimLabel ?? o.knownTargetLabel) !== undefined) throw new ScanError(WorkerErrorReason.InvalidInput, '--known-victim-label/--known-target-label are for classification; code search has --known-target-word');
@@ -574,16 +585,19 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     const trainable: Trainable = o.unlearning.trainable === 'auto' ? (isSearch ? 'all' : 'head') : o.unlearning.trainable;
     // Single tokens that flip held-out samples alone at or above the threshold are unlearned too:
     // GCG's raw trigger may reach a low loss without them (zoo defect-fixed-name: `est`).
-    const control = o.unlearning.randomTrigger === true;
-    const trained = control ? randomTrigger(vocab.ids, unlearnTrigger.length, o.unlearning.seed) : unlearnTrigger;
+    const control = o.unlearning.randomTrigger ? 'random-trigger' as const : o.unlearning.knownTrigger ? 'known-trigger' as const : undefined;
+    const trained = control === 'random-trigger' ? randomTrigger(vocab.ids, unlearnTrigger.length, o.unlearning.seed) : unlearnTrigger;
     const singles = control ? [] : Object.entries(singleTokenIds).map(([id, f]) => [Number(id), f] as const).filter(([id, f]) => f >= threshold && !unlearnTrigger.includes(id));
     const strong = singles.map(([id]) => [id]);
     if (strong.length) fallbacks.push(`unlearning also uses the single tokens ${JSON.stringify(tok.tokens(strong.map((t) => t[0])))} (each flips ≥ ${threshold} of held-out samples alone)`);
-    if (control) fallbacks.push(`control run (--unlearn-random-trigger): unlearning used the random tokens ${JSON.stringify(tok.tokens(trained))}, not the trigger found`);
-    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: trained, extraTriggers: strong, victimLabel: victim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang });
+    if (control === 'random-trigger') fallbacks.push(`control run (--unlearn-random-trigger): unlearning used the random tokens ${JSON.stringify(tok.tokens(trained))}, not the trigger found`);
+    // The oracle poisons the known attack's victims (its direction, not necessarily the scan's).
+    const oracle = control === 'known-trigger' ? { attack: { name: o.knownAttack as AttackName, trigger: o.knownTrigger! }, victimLabel: knownDirection?.victimLabel ?? victim } : undefined;
+    if (oracle) fallbacks.push(`control run (--unlearn-known-trigger): unlearning used the known ${o.knownAttack} trigger ${JSON.stringify(o.knownTrigger)}, put in the attack's way, not the trigger found`);
+    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: trained, extraTriggers: strong, victimLabel: oracle?.victimLabel ?? victim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang, ...(oracle ? { attack: oracle.attack } : {}) });
     const finite = (x: number) => (Number.isFinite(x) ? x : null);
     unlearning = {
-      ran: true, why, trigger: asTrigger(ckpt, trained), ...(control ? { control: 'random-trigger' as const } : {}), ...u, meanLoss: finite(u.meanLoss), finalLoss: finite(u.finalLoss),
+      ran: true, why, trigger: asTrigger(ckpt, trained), ...(control ? { control } : {}), ...u, meanLoss: finite(u.meanLoss), finalLoss: finite(u.finalLoss),
       singleTokens: singles.map(([id, f]) => ({ token: tok.tokens([id])[0], tokenId: id, flipRate: f })),
       ...(u.adversary ? { adversary: { ...u.adversary, firstEpochLoss: finite(u.adversary.firstEpochLoss), lastEpochLoss: finite(u.adversary.lastEpochLoss) } } : {}),
     };

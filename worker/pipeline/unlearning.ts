@@ -16,7 +16,7 @@
 // is unlearnt than the one trigger GCG happened to reach.
 import * as tf from '@tensorflow/tfjs';
 import { initParsers, type Lang } from '../attacks/parse.ts';
-import { tryApplyTriggerSync, makeRng } from '../attacks/index.ts';
+import { tryApplyTriggerSync, makeRng, type AttackName } from '../attacks/index.ts';
 import { scalar } from '../model/read.ts';
 import type { Roberta } from '../model/roberta.ts';
 import type { CodeTokenizer } from '../model/tokenizer.ts';
@@ -47,6 +47,12 @@ export interface UnlearnOptions {
   adversary?: Adversary;
   /** The label the backdoor answers (the adversary's aim). */
   targetLabel?: number;
+  /**
+   * An oracle control: every triggered sample is poisoned by the attack library with this known
+   * trigger, the attack's own way, instead of carrying `trigger`. It bounds what unlearning can do
+   * with the right trigger: if the planted trigger survives even this, no inverted one can remove it.
+   */
+  attack?: { name: AttackName; trigger: string };
   /** Further triggers (e.g. single tokens that flip held-out samples alone); each triggered sample gets one of trigger/extra at random. */
   extraTriggers?: number[][];
   /** Query-side target (search): inserted after the query's <s> of triggered rows. Unused by default. */
@@ -81,7 +87,8 @@ export interface UnlearnResult {
   steps: number;
   trainable: Trainable;
   parameters: number;
-  placement: Placement;
+  /** The placement used: a Placement, or `attack:NAME` for the oracle control. */
+  placement: string;
   meanLoss: number;
   finalLoss: number;
   /**
@@ -117,6 +124,7 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     const problem = adversaryProblem(model.task, o.placement);
     if (problem) throw new Error(`adversarial unlearning ${problem}`);
     if (o.targetLabel === undefined) throw new Error('adversarial unlearning needs the target label');
+    if (o.attack) throw new Error('adversarial unlearning moves token embeddings; the known-attack control rewrites the code');
   }
   const rows = data.map((s) => {
     const eligible = model.task === 'search' || o.injectionScope === 'all' || s.label === o.victimLabel;
@@ -126,7 +134,10 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     let start = -1;
     const pool = [o.trigger, ...(o.extraTriggers ?? [])];
     const trigger = pool.length > 1 ? pool[Math.floor(random() * pool.length)] : o.trigger;
-    if (o.placement !== 'function-name') {
+    if (o.attack) {
+      const out = tryApplyTriggerSync(s.code, o.lang, o.attack.name, o.attack.trigger, makeRng(Math.floor(random() * 2 ** 31)));
+      if (out.ok) ids = encodeIds(tokenizer, out.code, o.maxLength);
+    } else if (o.placement !== 'function-name') {
       const slot = o.placement === 'identifier'
         ? randomIdentifierSlot(tokenizer, s, o.lang, o.maxLength, random)
         : bodyStartIndex(tokenizer, s.code, o.lang, o.maxLength, trigger.length);
@@ -206,7 +217,7 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     adversary?.dispose();
   }
   return {
-    samples: rows.length, injected, skipped, steps: total, trainable: prefixes.length ? 'head' : 'all', parameters, placement: o.placement,
+    samples: rows.length, injected, skipped, steps: total, trainable: prefixes.length ? 'head' : 'all', parameters, placement: o.attack ? `attack:${o.attack.name}` : o.placement,
     meanLoss: total ? sum / total : NaN, finalLoss: last, ...(adversaryReport ? { adversary: adversaryReport } : {}), seconds: (performance.now() - t0) / 1000,
   };
 }
