@@ -592,9 +592,10 @@ async function scanLoaded(ckpt: Checkpoint, o: ScanOptions, ctx: { started: Date
     if (strong.length) fallbacks.push(`unlearning also uses the single tokens ${JSON.stringify(tok.tokens(strong.map((t) => t[0])))} (each flips ≥ ${threshold} of held-out samples alone)`);
     if (control === 'random-trigger') fallbacks.push(`control run (--unlearn-random-trigger): unlearning used the random tokens ${JSON.stringify(tok.tokens(trained))}, not the trigger found`);
     // The oracle poisons the known attack's victims (its direction, not necessarily the scan's).
-    const oracle = control === 'known-trigger' ? { attack: { name: o.knownAttack as AttackName, trigger: o.knownTrigger! }, victimLabel: knownDirection?.victimLabel ?? victim } : undefined;
+    const oracle = control === 'known-trigger' ? { name: o.knownAttack as AttackName, trigger: o.knownTrigger! } : undefined;
     if (oracle) fallbacks.push(`control run (--unlearn-known-trigger): unlearning used the known ${o.knownAttack} trigger ${JSON.stringify(o.knownTrigger)}, put in the attack's way, not the trigger found`);
-    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: trained, extraTriggers: strong, victimLabel: oracle?.victimLabel ?? victim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang, ...(oracle ? { attack: oracle.attack } : {}) });
+    const unlearnVictim = oracle ? knownDirection?.victimLabel ?? victim : victim;
+    const u = await unlearn(ckpt.model, tok, unlearnSet, { ...o.unlearning, trainable, trigger: trained, extraTriggers: strong, victimLabel: unlearnVictim, targetLabel: target, maxLength: o.maxLength, queryMaxLength: o.queryMaxLength, lang, ...(oracle ? { attack: oracle } : {}) });
     const finite = (x: number) => (Number.isFinite(x) ? x : null);
     unlearning = {
       ran: true, why, trigger: asTrigger(ckpt, trained), ...(control ? { control } : {}), ...u, meanLoss: finite(u.meanLoss), finalLoss: finite(u.finalLoss),

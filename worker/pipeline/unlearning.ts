@@ -134,10 +134,12 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
     let start = -1;
     const pool = [o.trigger, ...(o.extraTriggers ?? [])];
     const trigger = pool.length > 1 ? pool[Math.floor(random() * pool.length)] : o.trigger;
-    if (o.attack) {
-      const out = tryApplyTriggerSync(s.code, o.lang, o.attack.name, o.attack.trigger, makeRng(Math.floor(random() * 2 ** 31)));
+    // The attack library rewrites the code: the oracle's known attack, or the reference's function-name substitution.
+    const rewrite = o.attack ?? (o.placement === 'function-name' ? { name: 'fixed-name' as const, trigger: trigger === o.trigger ? text : tokenizer.decode(trigger) } : undefined);
+    if (rewrite) {
+      const out = tryApplyTriggerSync(s.code, o.lang, rewrite.name, rewrite.trigger, makeRng(Math.floor(random() * 2 ** 31)));
       if (out.ok) ids = encodeIds(tokenizer, out.code, o.maxLength);
-    } else if (o.placement !== 'function-name') {
+    } else {
       const slot = o.placement === 'identifier'
         ? randomIdentifierSlot(tokenizer, s, o.lang, o.maxLength, random)
         : bodyStartIndex(tokenizer, s.code, o.lang, o.maxLength, trigger.length);
@@ -145,9 +147,6 @@ export async function unlearn(model: Roberta, tokenizer: CodeTokenizer, data: re
         ids = insertTokens(s.ids, slot, trigger, o.maxLength, tokenizer.sep);
         start = slot;
       }
-    } else {
-      const out = tryApplyTriggerSync(s.code, o.lang, 'fixed-name', trigger === o.trigger ? text : tokenizer.decode(trigger), makeRng(Math.floor(random() * 2 ** 31)));
-      if (out.ok) ids = encodeIds(tokenizer, out.code, o.maxLength);
     }
     if (!ids) {
       skipped++;
